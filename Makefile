@@ -1,0 +1,42 @@
+# Data Pipeline API — the two commands of the README are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export LC_ALL := C.UTF-8
+export LANG := C.UTF-8
+
+.PHONY: run test setup setup-dev lint format bench clean-data
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.installed          ## virtual environment with the runtime dependencies
+
+setup-dev: $(VENV)/.installed-dev  ## ... plus test and lint tools, and Chromium for browser tests
+	bash scripts/ensure-browser.sh
+
+run: setup                         ## start the service (embedded PostgreSQL + demo source)
+	$(PY) citu_app.py
+
+test: setup-dev                    ## the whole test suite, against a real PostgreSQL + pgvector
+	$(PY) -m pytest -q
+
+lint: setup-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean-data:                        ## remove the embedded database and task folders
+	rm -rf var data_pipeline/training_data

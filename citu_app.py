@@ -1,0 +1,84 @@
+"""The Data Pipeline API service: ``create_app(config)`` and ``python citu_app.py``.
+
+Starting the service: the embedded PostgreSQL is started when no pipeline DSN is configured,
+migrations are applied, the demo business database is loaded once, the monitor starts, and
+the app is served by waitress (a production WSGI server) on 127.0.0.1:8084 by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from flask import Flask
+
+from app_config import Config, ConfigError
+from core.task_logging import configure_logging
+from data_pipeline.runtime import Runtime, open_runtime
+
+API_PREFIX = "/api/v0/data_pipeline"
+logger = logging.getLogger("citu_app")
+
+
+def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Flask:
+    """Build the Flask app. Tests pass their own ``config`` (and may pass a ``runtime``)."""
+    config = config or Config.from_env()
+    runtime = runtime or open_runtime(config)
+    app = Flask(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    app.extensions["data_pipeline"] = runtime
+    app.extensions["data_pipeline_config"] = config
+
+    from data_pipeline.api.envelope import register_error_handlers
+    from data_pipeline.api.health import bp as health_bp
+
+    register_error_handlers(app)
+    app.register_blueprint(health_bp, url_prefix=API_PREFIX)
+    _register_optional(app, config, runtime)
+    return app
+
+
+def _register_optional(app: Flask, config: Config, runtime: Runtime) -> None:
+    """Blueprints added by later parts (task routes, console), when present."""
+    try:
+        from data_pipeline.api.routes import register as register_routes
+    except ImportError:
+        return
+    register_routes(app, config, runtime)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the Data Pipeline API service.")
+    parser.add_argument("--host", help="interface to bind (default from DATA_PIPELINE_HOST)")
+    parser.add_argument("--port", type=int, help="port (default from DATA_PIPELINE_PORT)")
+    args = parser.parse_args(argv)
+    try:
+        config = Config.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v}
+    config = config.with_overrides(**overrides)
+    configure_logging(config.log_level)
+    app = create_app(config)
+
+    from waitress import serve
+
+    logger.info("serving on http://%s:%s%s", config.host, config.port, API_PREFIX)
+    serve(
+        app,
+        host=config.host,
+        port=config.port,
+        threads=config.server_threads,
+        channel_request_lookahead=1,
+        ident="data-pipeline-api",
+        max_request_body_size=config.max_request_bytes + 64 * 1024,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""The project's exceptions: one base, and the kinds the API maps to HTTP statuses."""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base of every error this project raises on purpose."""
+
+    http_status = 500
+    error_type = "internal_error"
+
+    def __init__(self, message: str, *, details: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class InvalidInput(PipelineError):
+    http_status = 400
+    error_type = "invalid_input"
+
+
+class NotFound(PipelineError):
+    http_status = 404
+    error_type = "not_found"
+
+
+class Conflict(PipelineError):
+    http_status = 409
+    error_type = "conflict"
+
+
+class Forbidden(PipelineError):
+    http_status = 403
+    error_type = "forbidden"
+
+
+class TooLarge(PipelineError):
+    http_status = 413
+    error_type = "too_large"
+
+
+class Unprocessable(PipelineError):
+    http_status = 422
+    error_type = "unprocessable"
+
+
+class DatabaseUnavailable(PipelineError):
+    """The pipeline database cannot be reached (maps to 503)."""
+
+    http_status = 503
+    error_type = "database_unavailable"
+
+
+class StepFailed(PipelineError):
+    """A pipeline step could not do its work; the message says why."""
+
+    error_type = "step_failed"
+
+
+class SourceUnavailable(StepFailed):
+    """The business database could not be reached or queried."""
+
+    error_type = "source_unavailable"
+
+
+class ProviderError(StepFailed):
+    """The LLM or embedding provider failed after retries."""
+
+    error_type = "provider_error"
+
+
+class Cancelled(PipelineError):
+    """The run was cancelled while a step was working."""
+
+    error_type = "cancelled"

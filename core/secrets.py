@@ -1,0 +1,42 @@
+"""Masking of passwords in connection strings and free text."""
+
+from __future__ import annotations
+
+import re
+
+MASK = "***"
+# postgresql://user:password@host  (also postgres://)
+_URI_PASSWORD = re.compile(r"(?P<pre>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]*:)(?P<pw>[^@\s/]*)@")
+# key=value DSN: password=secret or password='se cret'
+_KV_PASSWORD = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s]+)", re.I)
+# JSON-ish "password": "secret", api_key=..., token: ...
+_FIELD = re.compile(
+    r"(?P<pre>[\"']?(?:password|passwd|pwd|api_key|apikey|secret|token)[\"']?\s*[:=]\s*[\"']?)"
+    r"(?P<pw>[^\"'\s,}&]+)",
+    re.I,
+)
+
+
+def mask_secrets(text: str) -> str:
+    """Replace passwords in URIs, key=value DSNs and ``password: x`` fields by ``***``."""
+    if not text:
+        return text
+    text = _URI_PASSWORD.sub(lambda m: m["pre"] + (MASK if m["pw"] else "") + "@", text)
+    text = _KV_PASSWORD.sub(lambda m: m["pre"] + MASK, text)
+    return _FIELD.sub(lambda m: m["pre"] + MASK, text)
+
+
+def mask_value(value):
+    """Mask secrets inside any JSON-like value (dicts, lists, strings)."""
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if isinstance(value, dict):
+        return {k: (MASK if _is_secret_key(k) and v else mask_value(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_value(v) for v in value]
+    return value
+
+
+def _is_secret_key(key: str) -> bool:
+    k = key.lower()
+    return any(w in k for w in ("password", "passwd", "secret", "api_key", "apikey", "token"))

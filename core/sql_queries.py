@@ -1,0 +1,45 @@
+"""Named SQL queries loaded from ``sql/queries/*.sql``.
+
+A file holds blocks introduced by ``-- name: some_query`` comment lines; the text up to the
+next such line is the query, with ``%(param)s`` placeholders for psycopg2. Queries are read
+once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+_NAME_LINE = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
+
+
+def parse_named_queries(text: str) -> dict[str, str]:
+    """Split a file's text into ``{name: sql}``; a repeated name is an error."""
+    parts = _NAME_LINE.split(text)
+    queries: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        if name in queries:
+            raise ValueError(f"query {name!r} is defined twice")
+        queries[name] = body.strip()
+    return queries
+
+
+@functools.cache
+def all_queries() -> dict[str, str]:
+    queries: dict[str, str] = {}
+    for path in sorted((SQL_DIR / "queries").glob("*.sql")):
+        for name, sql in parse_named_queries(path.read_text(encoding="utf-8")).items():
+            if name in queries:
+                raise ValueError(f"query {name!r} is defined in more than one file")
+            queries[name] = sql
+    return queries
+
+
+def query(name: str) -> str:
+    """Return the SQL of a named query (KeyError names the missing query)."""
+    try:
+        return all_queries()[name]
+    except KeyError:
+        raise KeyError(f"no SQL query named {name!r} in {SQL_DIR / 'queries'}") from None

@@ -1,0 +1,67 @@
+"""One JSON envelope for every answer: ``{"success", "code", "message", "data"}``; errors add
+``"error": {"type", "details"}``. Registered app-wide so no route returns HTML or a trace."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from core.errors import PipelineError
+from core.secrets import mask_value
+
+logger = logging.getLogger(__name__)
+
+
+def ok(data=None, message: str = "ok", code: int = 200):
+    """A success answer with the given HTTP status."""
+    body = {"success": True, "code": code, "message": message, "data": mask_value(data)}
+    return jsonify(body), code
+
+
+def error_response(code: int, message: str, error_type: str, details: dict | None = None):
+    body = {
+        "success": False,
+        "code": code,
+        "message": message,
+        "data": None,
+        "error": {"type": error_type, "details": mask_value(details or {})},
+    }
+    return jsonify(body), code
+
+
+_HTTP_TYPES = {
+    400: "invalid_input",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(PipelineError)
+    def _pipeline_error(exc: PipelineError):
+        if exc.http_status >= 500 and exc.http_status != 503:
+            logger.error("internal error: %s", exc.message)
+        return error_response(exc.http_status, exc.message, exc.error_type, exc.details)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        code = exc.code or 500
+        message = exc.description or exc.name
+        if code == 413:
+            message = "request body too large"
+        return error_response(code, message, _HTTP_TYPES.get(code, "http_error"))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        logger.exception("unexpected error while answering a request")
+        return error_response(500, "internal server error", "internal_error")

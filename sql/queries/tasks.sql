@@ -1,0 +1,181 @@
+-- Named queries on data_pipeline_tasks. Owned by data_pipeline/tasks/store.py.
+
+-- name: insert_task
+INSERT INTO data_pipeline_tasks
+    (id, task_type, task_name, status, parameters, created_by, output_directory, db_name,
+     business_context)
+VALUES
+    (%(id)s, %(task_type)s, %(task_name)s, 'pending', %(parameters)s, %(created_by)s,
+     %(output_directory)s, %(db_name)s, %(business_context)s)
+ON CONFLICT (id) DO NOTHING
+RETURNING *;
+
+-- name: get_task
+SELECT * FROM data_pipeline_tasks WHERE id = %(id)s;
+
+-- name: lock_task
+SELECT * FROM data_pipeline_tasks WHERE id = %(id)s FOR UPDATE;
+
+-- name: lock_active_tasks
+-- Serialises every "start a run" so the concurrency limit holds under simultaneous requests.
+SELECT pg_advisory_xact_lock(1346981189);
+
+-- name: count_running_tasks
+SELECT count(*) AS n, min(id) AS example FROM data_pipeline_tasks WHERE status = 'running';
+
+-- name: list_running_task_ids
+SELECT id FROM data_pipeline_tasks WHERE status = 'running' ORDER BY started_at;
+
+-- name: start_run
+-- A new run: the task becomes running at once (the executor claims it moments later).
+UPDATE data_pipeline_tasks
+SET status = 'running', started_at = now(), completed_at = NULL, progress = 0,
+    current_step = NULL, error_message = NULL, error_step = NULL, result = NULL,
+    executor_pid = NULL, executor_host = NULL, last_heartbeat_at = now(), updated_at = now(),
+    step_status = step_status || %(step_status)s
+WHERE id = %(id)s AND status <> 'running'
+RETURNING *;
+
+-- name: claim_run
+-- The executor takes its run: only once, and only while the run is still wanted.
+UPDATE data_pipeline_tasks
+SET executor_pid = %(pid)s, executor_host = %(host)s, last_heartbeat_at = now(),
+    updated_at = now()
+WHERE id = %(id)s AND status = 'running' AND executor_pid IS NULL
+RETURNING *;
+
+-- name: record_launch
+-- The API records the pid of the executor it spawned (before or after the claim).
+UPDATE data_pipeline_tasks
+SET executor_pid = COALESCE(executor_pid, %(pid)s), executor_host = COALESCE(executor_host, %(host)s),
+    updated_at = now()
+WHERE id = %(id)s AND status = 'running'
+RETURNING id;
+
+-- name: heartbeat
+UPDATE data_pipeline_tasks
+SET last_heartbeat_at = now()
+WHERE id = %(id)s AND status = 'running' AND executor_pid = %(pid)s
+RETURNING id;
+
+-- name: update_progress
+-- Progress never goes backwards within a run.
+UPDATE data_pipeline_tasks
+SET progress = GREATEST(progress, %(progress)s),
+    current_step = COALESCE(%(current_step)s, current_step),
+    updated_at = now()
+WHERE id = %(id)s AND status = 'running'
+RETURNING progress;
+
+-- name: set_step_status
+UPDATE data_pipeline_tasks
+SET step_status = jsonb_set(step_status, ARRAY[%(step)s], to_jsonb(%(status)s::text)),
+    current_step = CASE WHEN %(status)s = 'running' THEN %(step)s ELSE current_step END,
+    updated_at = now()
+WHERE id = %(id)s AND (status = 'running' OR NOT %(guarded)s)
+RETURNING step_status;
+
+-- name: set_step_statuses
+UPDATE data_pipeline_tasks
+SET step_status = step_status || %(step_status)s, updated_at = now()
+WHERE id = %(id)s
+RETURNING step_status;
+
+-- name: finish_run
+-- Guarded: a run that was cancelled or failed meanwhile keeps that status.
+UPDATE data_pipeline_tasks
+SET status = %(status)s, result = %(result)s, error_message = %(error_message)s,
+    error_step = %(error_step)s, completed_at = now(), updated_at = now(),
+    progress = CASE WHEN %(status)s IN ('completed', 'partial_completed') THEN 100 ELSE progress END,
+    current_step = NULL
+WHERE id = %(id)s AND status = 'running'
+  AND (%(pid)s::int IS NULL OR executor_pid = %(pid)s OR executor_pid IS NULL)
+RETURNING *;
+
+-- name: fail_running_task
+-- Used by the monitor and by start-up failures: fails a run that is still running.
+UPDATE data_pipeline_tasks
+SET status = 'failed', error_message = %(error_message)s, completed_at = now(), updated_at = now(),
+    error_step = COALESCE(current_step, error_step), current_step = NULL,
+    step_status = (SELECT jsonb_object_agg(k, CASE WHEN v = '"running"' THEN '"failed"'::jsonb ELSE v END)
+                   FROM jsonb_each(step_status) AS e(k, v))
+WHERE id = %(id)s AND status = 'running'
+RETURNING *;
+
+-- name: cancel_task
+UPDATE data_pipeline_tasks
+SET status = 'cancelled', completed_at = now(), updated_at = now(),
+    error_message = COALESCE(%(error_message)s, error_message), current_step = NULL,
+    step_status = (SELECT jsonb_object_agg(k, CASE WHEN v = '"running"' THEN '"cancelled"'::jsonb ELSE v END)
+                   FROM jsonb_each(step_status) AS e(k, v))
+WHERE id = %(id)s AND status IN ('running', 'pending')
+RETURNING *;
+
+-- name: update_task_parameters
+UPDATE data_pipeline_tasks
+SET parameters = %(parameters)s, updated_at = now()
+WHERE id = %(id)s AND status <> 'running'
+RETURNING *;
+
+-- name: delete_task
+DELETE FROM data_pipeline_tasks WHERE id = %(id)s RETURNING *;
+
+-- name: active_tasks
+SELECT * FROM data_pipeline_tasks WHERE status = 'running' ORDER BY started_at;
+
+-- name: zombie_candidates
+-- Running tasks whose executor has not been heard of for longer than the timeout.
+SELECT * FROM data_pipeline_tasks
+WHERE status = 'running'
+  AND COALESCE(last_heartbeat_at, started_at, created_at)
+      < now() - make_interval(secs => %(timeout_seconds)s)
+ORDER BY id;
+
+-- name: overdue_runs
+SELECT * FROM data_pipeline_tasks
+WHERE status = 'running' AND started_at < now() - make_interval(secs => %(max_seconds)s)
+ORDER BY id;
+
+-- name: apply_retention
+SELECT task_id, output_directory FROM cleanup_old_data_pipeline_tasks(%(days)s);
+
+-- name: apply_log_retention
+SELECT cleanup_old_data_pipeline_logs(%(days)s) AS deleted;
+
+-- name: count_tasks_by_status
+SELECT status, count(*) AS n FROM data_pipeline_tasks GROUP BY status;
+
+-- name: get_idempotent_task
+SELECT t.* FROM data_pipeline_idempotency_keys k JOIN data_pipeline_tasks t ON t.id = k.task_id
+WHERE k.key = %(key)s;
+
+-- name: insert_idempotency_key
+INSERT INTO data_pipeline_idempotency_keys (key, task_id) VALUES (%(key)s, %(task_id)s)
+ON CONFLICT (key) DO NOTHING
+RETURNING task_id;
+
+-- name: lock_idempotency_key
+SELECT pg_advisory_xact_lock(hashtext(%(key)s));
+
+-- name: list_tasks
+-- {order_by} and {direction} are filled from a whitelist by the store.
+SELECT *, count(*) OVER () AS total_count
+FROM data_pipeline_tasks
+WHERE (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(created_by)s::text IS NULL OR created_by = %(created_by)s)
+  AND (%(db_name)s::text IS NULL OR db_name = %(db_name)s)
+  AND (%(task_type)s::text IS NULL OR task_type = %(task_type)s)
+  AND (%(q)s::text IS NULL OR task_name ILIKE %(q)s ESCAPE '\' OR business_context ILIKE %(q)s ESCAPE '\'
+       OR id ILIKE %(q)s ESCAPE '\')
+ORDER BY {order_by} {direction}, id {direction}
+LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: count_tasks
+SELECT count(*) AS total
+FROM data_pipeline_tasks
+WHERE (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(created_by)s::text IS NULL OR created_by = %(created_by)s)
+  AND (%(db_name)s::text IS NULL OR db_name = %(db_name)s)
+  AND (%(task_type)s::text IS NULL OR task_type = %(task_type)s)
+  AND (%(q)s::text IS NULL OR task_name ILIKE %(q)s ESCAPE '\' OR business_context ILIKE %(q)s ESCAPE '\'
+       OR id ILIKE %(q)s ESCAPE '\');
