@@ -31,7 +31,8 @@ VALUES
     ('GX-FWQ', '萍乡赣西服务区运营有限公司', '赣西', '李红梅', 60000000.00, '2013-11-28',
      '0799-6832210');
 
-INSERT INTO highway_route (route_code, route_name, start_city, end_city, length_km, lanes, opened_year)
+INSERT INTO highway_route
+    (route_code, route_name, start_city, end_city, length_km, lanes, opened_year)
 VALUES
     ('G70', '福银高速', '福州', '银川', 2485.0, 4, 2004),
     ('G60', '沪昆高速', '上海', '昆明', 2730.0, 6, 2002),
@@ -48,7 +49,7 @@ INSERT INTO service_area
 SELECT v.code, v.name, v.kind, c.company_id, r.route_id, v.city,
        'K' || (20 + floor(1400 * pg_temp.rnd('stake/' || v.code)))::int
            || '+' || lpad((100 * floor(10 * pg_temp.rnd('stake+/' || v.code)))::int::text, 3, '0'),
-       v.status::area_status, v.opened::date,
+       coalesce(v.status, 'operating')::area_status, v.opened::date,
        CASE WHEN v.kind = '服务区'
             THEN round((60000 + 90000 * pg_temp.rnd('land/' || v.code))::numeric, 2)
             ELSE round((15000 + 15000 * pg_temp.rnd('land/' || v.code))::numeric, 2) END,
@@ -57,37 +58,37 @@ SELECT v.code, v.name, v.kind, c.company_id, r.route_id, v.city,
             ELSE 40 + floor(60 * pg_temp.rnd('park/' || v.code))::int END,
        pg_temp.rnd('ev/' || v.code) < CASE WHEN v.kind = '服务区' THEN 0.75 ELSE 0.3 END,
        v.lon, v.lat
-FROM (VALUES
-    ('FWQ001', '庐山服务区', '服务区', 'G70', 'GY-FWQ', '九江', 'operating', '2004-09-28', 115.9823, 29.5517),
-    ('FWQ002', '南昌北服务区', '服务区', 'G70', 'JXJT-FWQ', '南昌', 'operating', '2005-12-20', 115.8791, 28.7824),
-    ('FWQ003', '永修服务区', '服务区', 'G70', 'GY-FWQ', '九江', 'operating', '2004-09-28', 115.8032, 29.0318),
-    ('FWQ004', '共青城服务区', '服务区', 'G70', 'GY-FWQ', '九江', 'operating', '2006-06-30', 115.8046, 29.2475),
-    ('FWQ005', '九江服务区', '服务区', 'G56', 'JJ-FWQ', '九江', 'operating', '2009-12-26', 116.0019, 29.7052),
-    ('FWQ006', '湖口服务区', '服务区', 'G56', 'JJ-FWQ', '九江', 'operating', '2009-12-26', 116.2511, 29.7338),
-    ('FWQ007', '瑞昌服务区', '服务区', 'G56', 'JJ-FWQ', '九江', 'renovating', '2010-10-18', 115.6687, 29.6774),
-    ('FWQ008', '景德镇服务区', '服务区', 'G56', 'GD-FWQ', '景德镇', 'operating', '2011-01-08', 117.2048, 29.2969),
-    ('FWQ009', '婺源服务区', '服务区', 'G56', 'GD-FWQ', '上饶', 'operating', '2011-01-08', 117.8613, 29.2482),
-    ('FWQ010', '上饶服务区', '服务区', 'G60', 'GD-FWQ', '上饶', 'operating', '2002-12-28', 117.9433, 28.4547),
-    ('FWQ011', '弋阳服务区', '服务区', 'G60', 'GD-FWQ', '上饶', 'operating', '2002-12-28', 117.4492, 28.4021),
-    ('FWQ012', '鹰潭服务区', '服务区', 'G60', 'GD-FWQ', '鹰潭', 'operating', '2002-12-28', 117.0691, 28.2604),
-    ('FWQ013', '进贤服务区', '服务区', 'G60', 'JXJT-FWQ', '南昌', 'operating', '2003-09-30', 116.2412, 28.3766),
-    ('FWQ014', '樟树服务区', '服务区', 'G60', 'JXJT-FWQ', '宜春', 'operating', '2003-09-30', 115.5468, 28.0553),
-    ('FWQ015', '新余服务区', '服务区', 'G60', 'JXJT-FWQ', '新余', 'operating', '2003-09-30', 114.9306, 27.8174),
-    ('FWQ016', '宜春服务区', '服务区', 'G60', 'GX-FWQ', '宜春', 'operating', '2003-09-30', 114.4163, 27.8153),
-    ('FWQ017', '萍乡服务区', '服务区', 'G60', 'GX-FWQ', '萍乡', 'operating', '2003-09-30', 113.8546, 27.6229),
-    ('FWQ018', '抚州服务区', '服务区', 'G70', 'JXJT-FWQ', '抚州', 'operating', '2005-12-20', 116.3581, 27.9487),
+FROM (VALUES  -- status NULL = operating
+    ('FWQ001', '庐山服务区', '服务区', 'G70', 'GY-FWQ', '九江', NULL, '2004-09-28', 115.9823, 29.5517),
+    ('FWQ002', '南昌北服务区', '服务区', 'G70', 'JXJT-FWQ', '南昌', NULL, '2005-12-20', 115.8791, 28.7824),
+    ('FWQ003', '永修服务区', '服务区', 'G70', 'GY-FWQ', '九江', NULL, '2004-09-28', 115.8032, 29.0318),
+    ('FWQ004', '共青城服务区', '服务区', 'G70', 'GY-FWQ', '九江', NULL, '2006-06-30', 115.8046, 29.2475),
+    ('FWQ005', '九江服务区', '服务区', 'G56', 'JJ-FWQ', '九江', NULL, '2009-12-26', 116.0019, 29.7052),
+    ('FWQ006', '湖口服务区', '服务区', 'G56', 'JJ-FWQ', '九江', NULL, '2009-12-26', 116.2511, 29.7338),
+    ('FWQ007', '瑞昌服务区', '服务区', 'G56', 'JJ-FWQ', '九江', 'renovating', '2010-10-18', 115.669, 29.677),
+    ('FWQ008', '景德镇服务区', '服务区', 'G56', 'GD-FWQ', '景德镇', NULL, '2011-01-08', 117.2048, 29.2969),
+    ('FWQ009', '婺源服务区', '服务区', 'G56', 'GD-FWQ', '上饶', NULL, '2011-01-08', 117.8613, 29.2482),
+    ('FWQ010', '上饶服务区', '服务区', 'G60', 'GD-FWQ', '上饶', NULL, '2002-12-28', 117.9433, 28.4547),
+    ('FWQ011', '弋阳服务区', '服务区', 'G60', 'GD-FWQ', '上饶', NULL, '2002-12-28', 117.4492, 28.4021),
+    ('FWQ012', '鹰潭服务区', '服务区', 'G60', 'GD-FWQ', '鹰潭', NULL, '2002-12-28', 117.0691, 28.2604),
+    ('FWQ013', '进贤服务区', '服务区', 'G60', 'JXJT-FWQ', '南昌', NULL, '2003-09-30', 116.2412, 28.3766),
+    ('FWQ014', '樟树服务区', '服务区', 'G60', 'JXJT-FWQ', '宜春', NULL, '2003-09-30', 115.5468, 28.0553),
+    ('FWQ015', '新余服务区', '服务区', 'G60', 'JXJT-FWQ', '新余', NULL, '2003-09-30', 114.9306, 27.8174),
+    ('FWQ016', '宜春服务区', '服务区', 'G60', 'GX-FWQ', '宜春', NULL, '2003-09-30', 114.4163, 27.8153),
+    ('FWQ017', '萍乡服务区', '服务区', 'G60', 'GX-FWQ', '萍乡', NULL, '2003-09-30', 113.8546, 27.6229),
+    ('FWQ018', '抚州服务区', '服务区', 'G70', 'JXJT-FWQ', '抚州', NULL, '2005-12-20', 116.3581, 27.9487),
     ('FWQ019', '南城服务区', '服务区', 'G35', 'JXJT-FWQ', '抚州', 'closed', '2008-11-26', 116.6372, 27.5551),
-    ('FWQ020', '吉安服务区', '服务区', 'G1517', 'JXJT-FWQ', '吉安', 'operating', '2019-09-28', 114.9864, 27.1117),
-    ('FWQ021', '井冈山服务区', '服务区', 'G1517', 'JXJT-FWQ', '吉安', 'operating', '2019-09-28', 114.2893, 26.7481),
-    ('FWQ022', '泰和服务区', '服务区', 'G45', 'GN-FWQ', '吉安', 'renovating', '2006-12-26', 114.9082, 26.7903),
-    ('FWQ023', '赣州服务区', '服务区', 'G45', 'GN-FWQ', '赣州', 'operating', '2006-12-26', 114.9334, 25.8311),
-    ('FWQ024', '南康服务区', '服务区', 'G76', 'GN-FWQ', '赣州', 'operating', '2010-12-30', 114.7652, 25.6611),
-    ('FWQ025', '瑞金服务区', '服务区', 'G76', 'GN-FWQ', '赣州', 'operating', '2010-12-30', 116.0271, 25.8857),
-    ('TCQ001', '梅岭停车区', '停车区', 'G70', 'JXJT-FWQ', '南昌', 'operating', '2012-05-18', 115.7319, 28.8047),
-    ('TCQ002', '温泉停车区', '停车区', 'G70', 'GY-FWQ', '九江', 'operating', '2013-08-08', 115.9034, 29.4012),
-    ('TCQ003', '三清山停车区', '停车区', 'G60', 'GD-FWQ', '上饶', 'operating', '2014-10-01', 118.0478, 28.6975),
-    ('TCQ004', '武功山停车区', '停车区', 'G60', 'GX-FWQ', '萍乡', 'operating', '2016-01-20', 114.1522, 27.4986),
-    ('TCQ005', '石城停车区', '停车区', 'G72', 'GN-FWQ', '赣州', 'operating', '2017-06-16', 116.3467, 26.3261)
+    ('FWQ020', '吉安服务区', '服务区', 'G1517', 'JXJT-FWQ', '吉安', NULL, '2019-09-28', 114.9864, 27.1117),
+    ('FWQ021', '井冈山服务区', '服务区', 'G1517', 'JXJT-FWQ', '吉安', NULL, '2019-09-28', 114.2893, 26.7481),
+    ('FWQ022', '泰和服务区', '服务区', 'G45', 'GN-FWQ', '吉安', 'renovating', '2006-12-26', 114.908, 26.790),
+    ('FWQ023', '赣州服务区', '服务区', 'G45', 'GN-FWQ', '赣州', NULL, '2006-12-26', 114.9334, 25.8311),
+    ('FWQ024', '南康服务区', '服务区', 'G76', 'GN-FWQ', '赣州', NULL, '2010-12-30', 114.7652, 25.6611),
+    ('FWQ025', '瑞金服务区', '服务区', 'G76', 'GN-FWQ', '赣州', NULL, '2010-12-30', 116.0271, 25.8857),
+    ('TCQ001', '梅岭停车区', '停车区', 'G70', 'JXJT-FWQ', '南昌', NULL, '2012-05-18', 115.7319, 28.8047),
+    ('TCQ002', '温泉停车区', '停车区', 'G70', 'GY-FWQ', '九江', NULL, '2013-08-08', 115.9034, 29.4012),
+    ('TCQ003', '三清山停车区', '停车区', 'G60', 'GD-FWQ', '上饶', NULL, '2014-10-01', 118.0478, 28.6975),
+    ('TCQ004', '武功山停车区', '停车区', 'G60', 'GX-FWQ', '萍乡', NULL, '2016-01-20', 114.1522, 27.4986),
+    ('TCQ005', '石城停车区', '停车区', 'G72', 'GN-FWQ', '赣州', NULL, '2017-06-16', 116.3467, 26.3261)
 ) AS v(code, name, kind, route, company, city, status, opened, lon, lat)
 JOIN operating_company c ON c.company_code = v.company
 JOIN highway_route r ON r.route_code = v.route
@@ -213,14 +214,16 @@ SELECT s.area_id, s.stall_no,
        bt.type_id, b.brand_name,
        round((tp.min_sqm + (tp.max_sqm - tp.min_sqm) * pg_temp.rnd(s.k || '/sqm'))::numeric, 2),
        CASE WHEN s.status = 'operating' AND pg_temp.rnd(s.k || '/new') < 0.06
-            THEN timestamp '2024-02-01 08:00' + interval '1 day' * floor(120 * pg_temp.rnd(s.k || '/day'))
-            ELSE greatest(s.opened_date, date '2015-01-01') + time '08:00'
-                 + interval '1 day' * floor((date '2023-12-01' - greatest(s.opened_date, date '2015-01-01'))
+            THEN timestamp '2024-02-01 08:00'
+                 + interval '1 day' * floor(120 * pg_temp.rnd(s.k || '/day'))
+            ELSE s.first_day + time '08:00'
+                 + interval '1 day' * floor((date '2023-12-01' - s.first_day)
                                             * pg_temp.rnd(s.k || '/day'))
             END + interval '30 minutes' * floor(8 * pg_temp.rnd(s.k || '/time')),
        NOT (s.status = 'closed' OR (s.status = 'renovating' AND s.stall_no > 2))
 FROM (
-    SELECT a.*, sl.slot_no AS stall_no, sl.type_code, a.area_code || '/' || sl.slot_no AS k
+    SELECT a.*, sl.slot_no AS stall_no, sl.type_code, a.area_code || '/' || sl.slot_no AS k,
+           greatest(a.opened_date, date '2015-01-01') AS first_day
     FROM demo_area_profile a
     JOIN (VALUES ('服务区', 1, 'STORE'), ('服务区', 2, 'FUEL'), ('服务区', 3, 'FOOD_FAST'),
                  ('服务区', 4, 'FOOD_LOCAL'), ('服务区', 5, 'SPECIALTY'), ('服务区', 6, 'DRINK'),
@@ -229,7 +232,8 @@ FROM (
         AS sl(area_type, slot_no, type_code)
         ON sl.area_type = a.area_type AND sl.slot_no <= a.stall_count
     UNION ALL
-    SELECT a.*, a.stall_count + 1, 'EV_CHARGE', a.area_code || '/' || (a.stall_count + 1)
+    SELECT a.*, a.stall_count + 1, 'EV_CHARGE', a.area_code || '/' || (a.stall_count + 1),
+           greatest(a.opened_date, date '2015-01-01')
     FROM demo_area_profile a
     WHERE a.has_charging_station
 ) AS s
@@ -248,8 +252,8 @@ SELECT 'HT' || to_char(c.start_date, 'YYYY') || '-' || lpad(c.area_id::text, 3, 
        c.area_id, c.stall_no, b.tenant_name, c.start_date, c.end_date,
        round((c.floor_area_sqm * (tp.rent_lo + (tp.rent_hi - tp.rent_lo)
                                   * pg_temp.rnd(c.k || '/rent')))::numeric, -2),
-       round((2 * (tp.share_lo + (tp.share_hi - tp.share_lo) * pg_temp.rnd(c.k || '/share')))::numeric)
-           / 2,
+       round((2 * (tp.share_lo + (tp.share_hi - tp.share_lo)
+                   * pg_temp.rnd(c.k || '/share')))::numeric) / 2,  -- steps of 0.5 %
        CASE WHEN c.term = 'previous' THEN '已到期'
             WHEN NOT c.is_active THEN '已终止'
             ELSE '执行中' END,

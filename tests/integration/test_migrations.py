@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from tests.conftest import new_database
-
 from core.db import Database
 from core.migrations import apply_migrations, ensure_vector_extension, list_migrations
+from tests.conftest import new_database
 
 TABLES = {
     "data_pipeline_tasks",
