@@ -194,7 +194,7 @@ class Config:
 def _sources_from_env(env: Mapping[str, str]) -> dict[str, str]:
     """Named sources: ``DATA_SOURCES`` (JSON object) and ``SOURCE_<NAME>_URL`` variables."""
     sources: dict[str, str] = {}
-    if _bool(env.get("LOAD_DEMO_SOURCE", "true"), "LOAD_DEMO_SOURCE"):
+    if _bool(env.get("LOAD_DEMO_SOURCE") or "true", "LOAD_DEMO_SOURCE"):
         sources["demo"] = DEMO_SOURCE_URL
     raw = env.get("DATA_SOURCES")
     if raw:

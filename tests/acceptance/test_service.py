@@ -1,0 +1,103 @@
+"""The service on its embedded default: first start, restart reusing the data, readiness.
+
+This is the README's ``make run`` path: no DSN configured, so ``citu_app.py`` starts its own
+embedded PostgreSQL in EMBEDDED_PG_DIR and loads the demo source into it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import psycopg2
+import pytest
+import requests
+
+from core.embedded_pg import start_embedded, stop_embedded
+from tests.support.server import ServiceProcess
+
+TASK_TABLES = {
+    "data_pipeline_tasks",
+    "data_pipeline_task_executions",
+    "data_pipeline_task_logs",
+    "data_pipeline_task_outputs",
+}
+
+
+@pytest.fixture(scope="module")
+def home():
+    base = Path(tempfile.mkdtemp(prefix="dp-service-"))
+    os.chmod(base, 0o755)
+    yield base
+    stop_embedded(base / "pgdata")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _env(home: Path) -> dict[str, str | None]:
+    env: dict[str, str | None] = {
+        "EMBEDDED_PG_DIR": str(home / "pgdata"),
+        "DATA_PIPELINE_ROOT": str(home / "tasks"),
+        "MONITOR_INTERVAL_SECONDS": "2",
+    }
+    for var in ("PIPELINE_DATABASE_URL", "SOURCE_DEMO_URL", "LOAD_DEMO_SOURCE", "DATA_SOURCES"):
+        env[var] = None
+    return env
+
+
+def _catalog(dsn: str, sql: str) -> list[tuple]:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def test_first_start_restart_and_readiness(home):
+    service = ServiceProcess(_env(home), home / "service.log")
+    first = service.start(timeout=60)
+    try:
+        assert first < 60
+        health = requests.get(service.url("/health"), timeout=5)
+        assert health.status_code == 200 and health.json()["success"] is True
+        ready = requests.get(service.url("/ready"), timeout=5).json()
+        assert ready["data"]["database"] == "ok" and ready["data"]["vector"] is True
+
+        admin = start_embedded(home / "pgdata")  # attach to the same server from the test
+        tables = {r[0] for r in _catalog(admin, "SELECT tablename FROM pg_tables")}
+        assert TASK_TABLES <= tables
+        demo = admin.replace("/postgres?", "/demo_business?")
+        demo_tables = _catalog(
+            demo,
+            "SELECT c.relname, c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind = 'r'",
+        )
+        assert len(demo_tables) >= 8 and sum(r[1] for r in demo_tables) >= 10_000
+        oid_before = _catalog(admin, "SELECT oid FROM pg_database WHERE datname = 'demo_business'")
+    finally:
+        assert service.stop() is not None
+
+    # Second start: the data is reused (no re-creation) and it is ready quickly.
+    again = ServiceProcess(_env(home), home / "service2.log")
+    second = again.start(timeout=30)
+    try:
+        assert second < 5, f"restart took {second:.1f} s"
+        admin = start_embedded(home / "pgdata")
+        assert _catalog(admin, "SELECT oid FROM pg_database WHERE datname = 'demo_business'") == oid_before
+        log = (home / "service2.log").read_text()
+        assert "Loaded" not in log and "applied migration" not in log
+
+        # Pipeline database stopped: /ready says so (503, JSON); /health still 200.
+        stop_embedded(home / "pgdata")
+        down = requests.get(again.url("/ready"), timeout=10)
+        assert down.status_code == 503
+        body = down.json()
+        assert body["success"] is False and body["error"]["type"] == "database_unavailable"
+        assert requests.get(again.url("/health"), timeout=5).status_code == 200
+        start_embedded(home / "pgdata")
+        assert requests.get(again.url("/ready"), timeout=10).status_code == 200
+    finally:
+        again.stop()

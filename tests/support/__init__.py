@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: free ports, starting the real service as a subprocess."""
