@@ -86,7 +86,10 @@ def test_first_start_restart_and_readiness(home):
     try:
         assert second < 5, f"restart took {second:.1f} s"
         admin = start_embedded(home / "pgdata")
-        assert _catalog(admin, "SELECT oid FROM pg_database WHERE datname = 'demo_business'") == oid_before
+        assert (
+            _catalog(admin, "SELECT oid FROM pg_database WHERE datname = 'demo_business'")
+            == oid_before
+        )
         log = (home / "service2.log").read_text()
         assert "Loaded" not in log and "applied migration" not in log
 

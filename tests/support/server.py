@@ -37,7 +37,7 @@ class ServiceProcess:
 
     def start(self, timeout: float = 60.0) -> float:
         """Start and wait until /ready answers 200; return the seconds it took."""
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps writing to it
+        log = open(self.log_path, "ab")
         started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, str(PROJECT_ROOT / "citu_app.py"), "--port", str(self.port)],
