@@ -76,7 +76,13 @@ class Config:
     heartbeat_interval_seconds: float = 10.0
     heartbeat_timeout_seconds: float = 60.0
     monitor_interval_seconds: float = 30.0
+    # The monitor thread (zombies, timeouts, retention) runs in the API process; tests that
+    # build many apps in one process turn it off.
+    monitor_enabled: bool = True
     cancel_grace_seconds: float = 5.0
+    # An SSE log stream closes after this long so clients reconnect (with Last-Event-ID) and
+    # server threads are not held for ever.
+    log_stream_max_seconds: float = 600.0
     log_retention_days: int = 30
     file_retention_days: int = 30
     enable_file_download: bool = True
@@ -156,8 +162,10 @@ class Config:
         typed = {f.name: f.type for f in fields(cls)}
         numeric = [
             "port", "server_threads", "max_request_bytes", "max_concurrent_tasks",
+            "max_table_list_bytes", "max_table_list_lines",
             "task_timeout_hours", "heartbeat_interval_seconds", "heartbeat_timeout_seconds",
-            "monitor_interval_seconds", "cancel_grace_seconds", "log_retention_days",
+            "monitor_interval_seconds", "cancel_grace_seconds", "log_stream_max_seconds",
+            "log_retention_days",
             "file_retention_days", "max_download_file_size", "llm_timeout_seconds",
             "llm_max_retries", "llm_max_concurrency", "embedding_dimension",
             "embedding_batch_size", "sample_rows", "exact_count_max_rows",
@@ -169,7 +177,7 @@ class Config:
             var = "DATA_PIPELINE_PORT" if attr == "port" else attr.upper()
             if (v := get(var)) is not None:
                 kw[attr] = _int(v, var) if typed[attr] == "int" else _float(v, var)
-        for attr in ("enable_file_download", "load_demo_source"):
+        for attr in ("enable_file_download", "load_demo_source", "monitor_enabled"):
             if (v := get(attr.upper())) is not None:
                 kw[attr] = _bool(v, attr.upper())
 

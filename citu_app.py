@@ -44,6 +44,12 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
 def _register_optional(app: Flask, config: Config, runtime: Runtime) -> None:
     """Blueprints added by later parts (task routes, console), when present."""
     try:
+        from data_pipeline.console import register_console
+    except ImportError:
+        register_console = None
+    if register_console is not None:
+        register_console(app)
+    try:
         from data_pipeline.api.routes import register as register_routes
     except ImportError:
         return

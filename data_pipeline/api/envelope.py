@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from core.errors import PipelineError
@@ -52,6 +53,18 @@ def register_error_handlers(app: Flask) -> None:
         if exc.http_status >= 500 and exc.http_status != 503:
             logger.error("internal error: %s", exc.message)
         return error_response(exc.http_status, exc.message, exc.error_type, exc.details)
+
+    @app.errorhandler(ValidationError)
+    def _validation_error(exc: ValidationError):
+        # A model validated outside the request helpers: 400 with the fields, no values.
+        fields = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+            for e in exc.errors(include_input=False, include_url=False)
+        ]
+        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:8])
+        return error_response(
+            400, f"invalid request: {summary}", "invalid_input", {"fields": fields}
+        )
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

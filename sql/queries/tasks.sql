@@ -37,11 +37,13 @@ WHERE id = %(id)s AND status <> 'running'
 RETURNING *;
 
 -- name: claim_run
--- The executor takes its run: only once, and only while the run is still wanted.
+-- The executor takes its run: only once, and only while the run is still wanted. The API may
+-- have recorded the child's pid (record_launch) before the child claims: that is the same pid.
 UPDATE data_pipeline_tasks
 SET executor_pid = %(pid)s, executor_host = %(host)s, last_heartbeat_at = now(),
     updated_at = now()
-WHERE id = %(id)s AND status = 'running' AND executor_pid IS NULL
+WHERE id = %(id)s AND status = 'running'
+  AND (executor_pid IS NULL OR (executor_pid = %(pid)s AND executor_host = %(host)s))
 RETURNING *;
 
 -- name: record_launch

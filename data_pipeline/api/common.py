@@ -1,0 +1,157 @@
+"""Helpers shared by the routes: the runtime objects, strict JSON/query parsing into pydantic
+models, and the one way a task id from a client becomes a task and a folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TypeVar
+
+from flask import current_app, request
+from pydantic import BaseModel, ValidationError
+
+from app_config import Config
+from core.errors import InvalidInput, NotFound, PipelineError
+from data_pipeline.launcher import Launcher
+from data_pipeline.monitor import safe_task_folder
+from data_pipeline.runtime import Runtime
+from data_pipeline.tasks.models import Task, validate_task_id
+from data_pipeline.tasks.store import TaskStore
+
+API_PREFIX = "/api/v0/data_pipeline"
+M = TypeVar("M", bound=BaseModel)
+
+
+class UnsupportedMediaType(PipelineError):
+    http_status = 415
+    error_type = "unsupported_media_type"
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["data_pipeline"]
+
+
+def config() -> Config:
+    return current_app.extensions["data_pipeline_config"]
+
+
+def store() -> TaskStore:
+    return runtime().store
+
+
+def launcher() -> Launcher:
+    return current_app.extensions["data_pipeline_launcher"]
+
+
+def validation_error(exc: ValidationError, prefix: str = "") -> InvalidInput:
+    """A pydantic error as a 400 naming every offending field (never echoing values)."""
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in err["loc"] if p != "__root__")
+        field = f"{prefix}{loc}" if loc else (prefix.rstrip(".") or "body")
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            message = "required"
+        elif err["type"] == "extra_forbidden":
+            message = "unknown field"
+        problems.append({"field": field, "message": message})
+    summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:8])
+    return InvalidInput(f"invalid request: {summary}", details={"fields": problems})
+
+
+def json_body(model: type[M], *, allow_empty: bool = False) -> M:
+    """Parse the JSON body into ``model``: 415 wrong type, 400 malformed or invalid."""
+    raw = request.get_data(cache=True)  # MAX_CONTENT_LENGTH -> 413 before this returns
+    if not raw.strip():
+        if allow_empty:
+            return model()
+        raise InvalidInput("request body is empty: a JSON object is expected")
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType(
+            "Content-Type must be application/json",
+            details={"content_type": request.mimetype or None},
+        )
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidInput("request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def query_args(model: type[M]) -> M:
+    """Parse the query string into ``model`` (400 naming the bad parameters)."""
+    args = {k: v for k, v in request.args.items()}
+    try:
+        return model.model_validate(args)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def load_task(task_id: str) -> Task:
+    """The task named by a client: 400 for a malformed id, 404 for an unknown one."""
+    validate_task_id(task_id)
+    task = store().get_task(task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} not found", details={"task_id": task_id})
+    return task
+
+
+def data_root() -> Path:
+    return Path(config().data_root).resolve()
+
+
+def task_folder(task: Task) -> Path | None:
+    """The task's folder when it lies inside the data root; None otherwise (never used)."""
+    return safe_task_folder(data_root(), task.id, task.output_directory)
+
+
+def folder_for_new_run(task: Task) -> Path:
+    """The folder a run writes to; refuses tasks whose folder is outside the data root."""
+    folder = task_folder(task)
+    if folder is None:
+        raise InvalidInput(
+            f"task {task.id} keeps its files outside the data root; it cannot be run through "
+            "the API",
+            details={"task_id": task.id},
+        )
+    return folder
+
+
+def relative_folder(task: Task) -> str | None:
+    folder = task_folder(task)
+    if folder is None:
+        return None
+    return folder.relative_to(data_root()).as_posix()
+
+
+def task_links(task_id: str) -> dict:
+    base = f"{API_PREFIX}/tasks/{task_id}"
+    return {
+        "self": base,
+        "logs": f"{base}/logs",
+        "stream": f"{base}/logs/stream",
+        "files": f"{base}/files",
+        "executions": f"{base}/executions",
+    }
+
+
+def field_error(field: str, problem: str, message: str | None = None, **extra) -> InvalidInput:
+    """A 400 about one field, in the same shape as pydantic's."""
+    text = message or f"invalid request: {field}: {problem}"
+    return InvalidInput(text, details={"fields": [{"field": field, "message": problem}], **extra})
+
+
+def as_bool(value: str | None, name: str) -> bool:
+    if value is None:
+        return False
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off", ""):
+        return False
+    raise InvalidInput(f"{name} must be true or false", details={"fields": [{"field": name}]})

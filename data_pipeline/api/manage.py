@@ -1,0 +1,207 @@
+"""Changing what a task holds: its table list (inline or uploaded) and deleting it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, request
+
+from core.errors import Conflict, InvalidInput, NotFound, TooLarge
+from data_pipeline.api import schemas
+from data_pipeline.api.common import (
+    UnsupportedMediaType,
+    config,
+    data_root,
+    folder_for_new_run,
+    json_body,
+    launcher,
+    load_task,
+    query_args,
+    runtime,
+    store,
+    task_folder,
+)
+from data_pipeline.api.envelope import ok
+from data_pipeline.launcher import cancel_run
+from data_pipeline.table_list import (
+    DEFAULT_TABLE_LIST_FILE,
+    TableListError,
+    format_table_list,
+    parse_table_list,
+)
+from data_pipeline.tasks.models import TaskStatus
+
+logger = logging.getLogger(__name__)
+bp = Blueprint("manage", __name__)
+
+_TEXT_TYPES = {"text/plain", "application/octet-stream", ""}
+
+
+def _read_upload() -> str:
+    """The uploaded ``.txt`` file's text, within the type, size and line limits."""
+    cfg = config()
+    files = list(request.files.values())
+    if len(files) != 1:
+        raise InvalidInput(
+            'upload exactly one file (form field "file") with the table list',
+            details={"fields": [{"field": "file", "message": "required"}]},
+        )
+    upload = files[0]
+    name = upload.filename or ""
+    if not name.lower().endswith(".txt") or (upload.mimetype or "") not in _TEXT_TYPES:
+        raise UnsupportedMediaType(
+            "the table list must be a .txt file (text/plain)",
+            details={"filename": name[:100], "content_type": upload.mimetype},
+        )
+    raw = upload.stream.read(cfg.max_table_list_bytes + 1)
+    if len(raw) > cfg.max_table_list_bytes:
+        raise TooLarge(
+            f"table list file is larger than {cfg.max_table_list_bytes} bytes",
+            details={"max_bytes": cfg.max_table_list_bytes},
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"table list file is not UTF-8 text (byte {exc.start})") from None
+    if "\x00" in text:
+        raise InvalidInput("table list file contains NUL bytes")
+    lines = text.count("\n") + 1
+    if lines > cfg.max_table_list_lines:
+        raise TooLarge(
+            f"table list file has {lines} lines, at most {cfg.max_table_list_lines}",
+            details={"max_lines": cfg.max_table_list_lines},
+        )
+    return text
+
+
+def _parse(text: str) -> list[str]:
+    names = parse_table_list(text)  # TableListError (400) names the bad lines
+    if not names:
+        raise TableListError("the table list is empty", details={"errors": []})
+    return names
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".table_list.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@bp.post("/tasks/<task_id>/table-list")
+def set_table_list(task_id: str):
+    """Set the table list: JSON ``{"tables": [...]}`` or a multipart ``.txt`` upload."""
+    task = load_task(task_id)
+    if task.status == TaskStatus.RUNNING:
+        raise Conflict(f"task {task.id} is running; its table list cannot change now")
+    if request.mimetype == "multipart/form-data":
+        text = _read_upload()
+        names = _parse(text)
+    else:
+        body = json_body(schemas.TableListRequest)
+        names = _parse("\n".join(t.replace("\n", " ") for t in body.tables))
+        text = format_table_list(names)
+    folder = folder_for_new_run(task)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomic(folder / DEFAULT_TABLE_LIST_FILE, text)
+    params = dict(task.parameters or {})
+    params["table_list_file"] = DEFAULT_TABLE_LIST_FILE
+    params["table_list"] = None
+    store().update_parameters(task.id, params)
+    data = {
+        "task_id": task.id,
+        "file": DEFAULT_TABLE_LIST_FILE,
+        "text": text,
+        "tables": names,
+        "count": len(names),
+    }
+    return ok(data, f"table list saved ({len(names)} tables)")
+
+
+@bp.get("/tasks/<task_id>/table-list")
+def get_table_list(task_id: str):
+    """The task's table list: its text and the parsed names."""
+    task = load_task(task_id)
+    params = task.parameters or {}
+    folder = task_folder(task)
+    file_name = params.get("table_list_file") or DEFAULT_TABLE_LIST_FILE
+    path = folder / file_name if folder is not None else None
+    if path is not None and path.is_file() and not path.is_symlink():
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+        source = file_name
+    elif params.get("table_list"):
+        text = format_table_list(_parse("\n".join(params["table_list"])))
+        source = None
+    else:
+        raise NotFound(f"task {task.id} has no table list")
+    try:
+        names = parse_table_list(text)
+    except TableListError as exc:  # a file edited by hand: show it with its errors
+        return ok({"task_id": task.id, "file": source, "text": text, "tables": [], "count": 0,
+                   "errors": exc.details.get("errors", [])}, exc.message)  # fmt: skip
+    return ok({"task_id": task.id, "file": source, "text": text, "tables": names,
+               "count": len(names)})  # fmt: skip
+
+
+def _purge_training_data(task_id: str) -> dict:
+    """Remove the vectors the task loaded: ``{"removed": {collection: n}, "kept_shared": m}``
+    (rows another task loaded too are kept)."""
+    from data_pipeline.trainer.vector_store import TrainingStore
+
+    with TrainingStore(config().vector_database_url or runtime().pipeline_dsn) as training:
+        return training.purge_task(task_id)
+
+
+@bp.delete("/tasks/<task_id>")
+def delete_task(task_id: str):
+    """Delete a task: rows, folder and, with ``purge_training_data=true``, its vectors."""
+    task = load_task(task_id)
+    args = query_args(schemas.DeleteQuery)
+    cancelled = False
+    if task.status == TaskStatus.RUNNING:
+        if not args.force:
+            raise Conflict(
+                f"task {task.id} is running; cancel it first or pass force=true",
+                details={"status": task.status.value},
+            )
+        cancelled = cancel_run(
+            store(),
+            task,
+            config().cancel_grace_seconds,
+            launcher=launcher(),
+            message="cancelled: the task is being deleted",
+            wait=True,
+        ) is not None  # fmt: skip
+    training = _purge_training_data(task.id) if args.purge_training_data else None
+    rows = {
+        "tasks": 1,
+        "executions": len(store().list_executions(task.id)),
+        "logs": store().count_logs(task.id),
+        "outputs": len(store().list_outputs(task.id)),
+    }
+    if store().delete_task(task.id) is None:
+        raise NotFound(f"task {task.id} not found")
+    folder = task_folder(task)
+    removed, files = None, 0
+    if folder is not None and folder.is_dir() and folder != data_root():
+        files = sum(1 for p in folder.rglob("*") if not p.is_dir())
+        shutil.rmtree(folder, ignore_errors=True)
+        removed = folder.relative_to(data_root()).as_posix()
+    logger.info("task %s deleted (%s, folder %s)", task.id, rows, removed or "none")
+    data = {
+        "task_id": task.id,
+        "cancelled": cancelled,
+        "rows": rows,
+        "folder_removed": removed,
+        "files_removed": files,
+        "training_data_removed": training,
+    }
+    return ok(data, f"task {task.id} deleted")

@@ -1,0 +1,320 @@
+"""Request and response models of the REST API (pydantic); the OpenAPI document is built
+from them, so what is documented is what is validated and returned."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from data_pipeline.params import WorkflowParams
+from data_pipeline.tasks.models import STEP_NAMES
+
+StepName = Literal["ddl_generation", "qa_generation", "sql_validation", "training_load"]
+assert STEP_NAMES == StepName.__args__  # type: ignore[attr-defined]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _Query(BaseModel):
+    # Query strings may carry other keys (access_token, cache busters): ignored.
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+# Requests ------------------------------------------------------------------------------
+class CreateTaskRequest(_Request):
+    """Body of ``POST /tasks``."""
+
+    task_type: Literal["data_workflow"] = "data_workflow"
+    task_name: str | None = Field(default=None, max_length=200)
+    parameters: WorkflowParams
+    start: bool = Field(
+        default=True, description="false: create only (e.g. to upload a table list first)"
+    )
+
+
+class ExecuteRequest(_Request):
+    """Body of ``POST /tasks/<id>/execute``: the whole workflow or one step."""
+
+    execution_mode: Literal["complete", "single"] | None = None
+    single_step: int | None = Field(default=None, ge=1, le=4)
+    step_name: StepName | None = None
+    force: bool = Field(default=False, description="run a step again that already completed")
+    clean: bool = Field(default=False, description="remove the step's earlier outputs first")
+
+    @model_validator(mode="after")
+    def _mode_rules(self) -> ExecuteRequest:
+        both = self.single_step is not None and self.step_name is not None
+        if both and STEP_NAMES[self.single_step - 1] != self.step_name:
+            raise ValueError("single_step and step_name name different steps")
+        has_step = self.single_step is not None or self.step_name is not None
+        if self.execution_mode is None:
+            self.execution_mode = "single" if has_step else "complete"
+        if self.execution_mode == "single" and not has_step:
+            raise ValueError("execution_mode 'single' needs single_step (1-4) or step_name")
+        if self.execution_mode == "complete" and has_step:
+            raise ValueError("single_step/step_name are only valid with execution_mode 'single'")
+        return self
+
+    @property
+    def step(self) -> str | None:
+        if self.step_name:
+            return self.step_name
+        return STEP_NAMES[self.single_step - 1] if self.single_step else None
+
+
+class TableListRequest(_Request):
+    """Body of ``POST /tasks/<id>/table-list`` as JSON (a ``.txt`` upload is the other way)."""
+
+    tables: list[str] = Field(min_length=1, max_length=5000)
+
+
+class TaskListQuery(_Query):
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+    status: str | None = Field(default=None, max_length=20)
+    created_by: Literal["api", "manual", "system"] | None = None
+    db_name: str | None = Field(default=None, max_length=100)
+    task_type: str | None = Field(default=None, max_length=50)
+    q: str | None = Field(default=None, max_length=200)
+    sort: Literal[
+        "created_at", "started_at", "completed_at", "updated_at", "status", "task_name",
+        "progress", "id",
+    ] = "created_at"  # fmt: skip
+    order: Literal["asc", "desc"] = "desc"
+
+
+class LogQuery(_Query):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] | None = Field(
+        default=None, description="minimum level"
+    )
+    step: StepName | None = None
+    q: str | None = Field(default=None, max_length=200)
+    since: datetime | None = Field(default=None, description="ISO 8601")
+    until: datetime | None = Field(default=None, description="ISO 8601")
+    after_id: int | None = Field(default=None, ge=0, description="cursor: records after this id")
+    limit: int = Field(default=100, ge=1, le=1000)
+    order: Literal["asc", "desc"] = "asc"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upper_level(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("level"), str):
+            data = {**data, "level": data["level"].strip().upper()}
+        return data
+
+
+class DeleteQuery(_Query):
+    force: bool = Field(default=False, description="cancel a running task first")
+    purge_training_data: bool = Field(
+        default=False, description="also remove the vectors this task loaded"
+    )
+
+
+# Responses -----------------------------------------------------------------------------
+class Links(BaseModel):
+    self: str
+    logs: str | None = None
+    stream: str | None = None
+    files: str | None = None
+    executions: str | None = None
+
+
+class StepDetail(BaseModel):
+    step: StepName
+    number: int
+    title: str
+    status: str
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration: float | None = Field(default=None, description="seconds")
+    error_message: str | None = None
+    execution_id: str | None = None
+    executions: int = 0
+
+
+class TaskSummary(BaseModel):
+    task_id: str
+    id: str
+    task_name: str | None = None
+    task_type: str
+    status: str
+    progress: int
+    current_step: str | None = None
+    step_status: dict[str, str]
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    updated_at: datetime | None = None
+    duration: float | None = Field(default=None, description="seconds")
+    created_by: str
+    db_name: str | None = None
+    error_message: str | None = None
+    error_step: str | None = None
+
+
+class TaskDetail(TaskSummary):
+    business_context: str | None = None
+    parameters: dict[str, Any]
+    result: dict[str, Any] | None = None
+    output_directory: str | None = Field(default=None, description="relative to the data root")
+    step_details: list[StepDetail]
+    executor_pid: int | None = None
+    executor_host: str | None = None
+    last_heartbeat_at: datetime | None = None
+    links: Links
+
+
+class TaskPage(BaseModel):
+    items: list[TaskSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class CreateTaskResponse(BaseModel):
+    task_id: str
+    status: str
+    created: bool = Field(description="false when an Idempotency-Key named an earlier task")
+    output_directory: str | None = None
+    executor_pid: int | None = None
+    links: Links
+
+
+class ExecuteResponse(BaseModel):
+    task_id: str
+    status: str
+    execution_mode: str
+    steps: list[StepName]
+    execution_id: str = Field(description="id of the first step's execution of this run")
+    executor_pid: int
+    links: Links
+
+
+class CancelResponse(BaseModel):
+    task_id: str
+    status: str
+    executor_pid: int | None = None
+    grace_seconds: float
+
+
+class Execution(BaseModel):
+    execution_id: str
+    step: str
+    status: str
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration: float | None = None
+    error_message: str | None = None
+    result: dict[str, Any] | None = None
+    force_executed: bool = False
+    files_cleaned: bool = False
+
+
+class ExecutionList(BaseModel):
+    task_id: str
+    executions: list[Execution]
+
+
+class TableListOut(BaseModel):
+    task_id: str
+    file: str
+    text: str
+    tables: list[str]
+    count: int
+
+
+class LogRecord(BaseModel):
+    id: int
+    timestamp: datetime
+    level: str
+    message: str
+    step: str | None = None
+    module: str | None = None
+    function: str | None = None
+    execution_id: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class LogPage(BaseModel):
+    task_id: str
+    records: list[LogRecord]
+    count: int
+    next_cursor: int | None = Field(description="pass as after_id for the next page")
+    has_more: bool
+
+
+class OutputFile(BaseModel):
+    name: str
+    path: str = Field(description="relative to the task folder")
+    type: str
+    size: int
+    sha256: str | None = None
+    is_primary: bool
+    is_downloadable: bool
+    step: str | None = None
+    execution_id: str | None = None
+    description: str | None = None
+    created_at: datetime | None = None
+    modified_at: datetime | None = None
+    download_url: str
+
+
+class FileList(BaseModel):
+    task_id: str
+    files: list[OutputFile]
+    count: int
+    total_size: int
+
+
+class DeleteResponse(BaseModel):
+    task_id: str
+    cancelled: bool
+    rows: dict[str, int]
+    folder_removed: str | None = None
+    files_removed: int
+    training_data_removed: dict[str, Any] | None = Field(
+        default=None, description='{"removed": {collection: n}, "kept_shared": n}'
+    )
+
+
+class Source(BaseModel):
+    name: str
+    reference: str = Field(description='use as "db_connection"')
+    database: str | None = None
+    host: str | None = None
+    dsn: str = Field(description="connection string, password masked")
+
+
+class SourceTable(BaseModel):
+    schema_name: str = Field(serialization_alias="schema")
+    name: str
+    qualified_name: str
+    kind: str
+    comment: str | None = None
+    estimated_rows: int | None = None
+
+
+class SourceTables(BaseModel):
+    source: str
+    database: str | None
+    tables: list[SourceTable]
+    count: int
+
+
+class ErrorBody(BaseModel):
+    type: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Envelope(BaseModel):
+    """Every answer: ``data`` on success, ``error`` on failure."""
+
+    success: bool
+    code: int
+    message: str
+    data: Any = None
+    error: ErrorBody | None = None

@@ -1,0 +1,141 @@
+"""Rows and tasks turned into the response models of ``schemas.py`` (JSON-ready dicts)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from core.secrets import mask_value
+from data_pipeline.api import schemas
+from data_pipeline.api.common import API_PREFIX, relative_folder, task_links
+from data_pipeline.steps import STEP_TITLES
+from data_pipeline.tasks.models import STEP_NAMES, Task
+
+
+def _dump(model) -> dict:
+    return model.model_dump(mode="json", by_alias=True)
+
+
+def _summary_fields(task: Task) -> dict:
+    return {
+        "task_id": task.id,
+        "id": task.id,
+        "task_name": task.task_name,
+        "task_type": task.task_type,
+        "status": task.status.value,
+        "progress": task.progress,
+        "current_step": task.current_step,
+        "step_status": {s: task.step_status.get(s, "pending") for s in STEP_NAMES},
+        "created_at": task.created_at,
+        "started_at": task.started_at,
+        "completed_at": task.completed_at,
+        "updated_at": task.updated_at,
+        "duration": task.duration_seconds,
+        "created_by": task.created_by,
+        "db_name": task.db_name,
+        "error_message": task.error_message,
+        "error_step": task.error_step,
+    }
+
+
+def task_summary(task: Task) -> dict:
+    return _dump(schemas.TaskSummary(**_summary_fields(task)))
+
+
+def _seconds(value) -> float | None:
+    return None if value is None else round(float(value), 3)
+
+
+def step_details(task: Task, executions: list[dict]) -> list[dict]:
+    """Per step: the status of the task row, times and error of the step's latest execution."""
+    latest: dict[str, dict] = {}
+    counts: dict[str, int] = {}
+    for row in executions:  # ordered by start time: the last one wins
+        step = row["execution_step"]
+        latest[step] = row
+        counts[step] = counts.get(step, 0) + 1
+    details = []
+    for number, step in enumerate(STEP_NAMES, start=1):
+        row = latest.get(step) or {}
+        details.append(
+            schemas.StepDetail(
+                step=step,
+                number=number,
+                title=STEP_TITLES[step],
+                status=task.step_status.get(step, "pending"),
+                started_at=row.get("started_at"),
+                completed_at=row.get("completed_at"),
+                duration=_seconds(row.get("duration_seconds")),
+                error_message=row.get("error_message"),
+                execution_id=row.get("execution_id"),
+                executions=counts.get(step, 0),
+            )
+        )
+    return details
+
+
+def task_detail(task: Task, executions: list[dict]) -> dict:
+    detail = schemas.TaskDetail(
+        **_summary_fields(task),
+        business_context=task.business_context,
+        parameters=mask_value(task.parameters or {}),
+        result=task.result,
+        output_directory=relative_folder(task),
+        step_details=step_details(task, executions),
+        executor_pid=task.executor_pid,
+        executor_host=task.executor_host,
+        last_heartbeat_at=task.last_heartbeat_at,
+        links=schemas.Links(**task_links(task.id)),
+    )
+    return _dump(detail)
+
+
+def execution(row: dict) -> dict:
+    return _dump(
+        schemas.Execution(
+            execution_id=row["execution_id"],
+            step=row["execution_step"],
+            status=row["status"],
+            started_at=row.get("started_at"),
+            completed_at=row.get("completed_at"),
+            duration=_seconds(row.get("duration_seconds")),
+            error_message=row.get("error_message"),
+            result=row.get("execution_result"),
+            force_executed=bool(row.get("force_executed")),
+            files_cleaned=bool(row.get("files_cleaned")),
+        )
+    )
+
+
+def log_record(row: dict) -> dict:
+    return {
+        "id": row["id"],
+        "timestamp": row["timestamp"].isoformat(),
+        "level": row["log_level"],
+        "message": row["message"],
+        "step": row.get("step_name"),
+        "module": row.get("module_name"),
+        "function": row.get("function_name"),
+        "execution_id": row.get("execution_id"),
+        "extra": row.get("extra_data") or {},
+    }
+
+
+def output_file(task_id: str, row: dict) -> dict:
+    path = row["file_path"]
+    return _dump(
+        schemas.OutputFile(
+            name=row["file_name"],
+            path=path,
+            type=row["file_type"],
+            size=int(row["file_size"] or 0),
+            sha256=row.get("content_hash"),
+            is_primary=bool(row.get("is_primary")),
+            is_downloadable=bool(row.get("is_downloadable", True)),
+            step=row.get("step_name"),
+            execution_id=row.get("execution_id"),
+            description=row.get("description"),
+            created_at=row.get("created_at"),
+            modified_at=row.get("modified_at"),
+            download_url=f"{API_PREFIX}/tasks/{task_id}/files/download/{quote(path)}",
+        )
+    )

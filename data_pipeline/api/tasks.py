@@ -1,0 +1,298 @@
+"""Task routes: create (and start), list, active, detail, execute, cancel, executions."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import datetime
+
+from flask import Blueprint, request
+
+from core.errors import Conflict, InvalidInput, PipelineError
+from data_pipeline.api import schemas, serializers
+from data_pipeline.api.common import (
+    config,
+    field_error,
+    folder_for_new_run,
+    json_body,
+    launcher,
+    load_task,
+    query_args,
+    relative_folder,
+    runtime,
+    store,
+    task_links,
+)
+from data_pipeline.api.envelope import ok
+from data_pipeline.launcher import cancel_run
+from data_pipeline.params import WorkflowParams
+from data_pipeline.runtime import database_name, resolve_source
+from data_pipeline.steps import step_module
+from data_pipeline.table_list import TableListError, parse_table_list
+from data_pipeline.tasks.models import STEP_NAMES, Task, TaskStatus, step_number_of
+
+logger = logging.getLogger(__name__)
+bp = Blueprint("tasks", __name__)
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+_PLAIN_FILE = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,99}$")
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise InvalidInput(
+            "Idempotency-Key must be 1-200 visible ASCII characters",
+            details={"fields": [{"field": "Idempotency-Key", "message": "invalid"}]},
+        )
+    return key
+
+
+def _missing_inputs(step: str, folder) -> str | None:
+    """What ``step`` lacks in ``folder`` (its own module knows), or None."""
+    try:
+        module = step_module(step)
+    except ImportError:  # a step not installed cannot tell; the executor will
+        return None
+    return module.missing_inputs(folder)
+
+
+def _check_table_list(params: WorkflowParams, *, start: bool) -> list[str] | None:
+    """Canonical inline table names (400 with line errors), and the file-name rules."""
+    file_name = params.table_list_file
+    if file_name is not None and (not _PLAIN_FILE.match(file_name) or ".." in file_name):
+        raise field_error(
+            "parameters.table_list_file",
+            "must be a plain file name in the task folder",
+            "table_list_file must be a plain file name in the task folder (upload the list "
+            "with POST /tasks/<id>/table-list)",
+        )
+    names = None
+    if params.table_list is not None:
+        text = "\n".join(t.replace("\n", " ") for t in params.table_list)
+        try:
+            names = parse_table_list(text)
+        except TableListError as exc:
+            raise InvalidInput(
+                f"parameters.table_list: {exc.message}",
+                details={"fields": [{"field": "parameters.table_list", "message": exc.message}],
+                         **exc.details},
+            ) from None  # fmt: skip
+        if not names:
+            raise field_error("parameters.table_list", "empty")
+    if start and "ddl_generation" in params.planned_steps():
+        if file_name is not None:
+            raise field_error(
+                "parameters.table_list_file",
+                "not uploaded yet",
+                'a new task has no table list file yet: create it with "start": false, '
+                "upload the list (POST /tasks/<id>/table-list), then POST /tasks/<id>/execute",
+            )
+        if names is None:
+            raise field_error(
+                "parameters.table_list",
+                "required",
+                "invalid request: parameters.table_list: required to run step 1 (or create "
+                'the task with "start": false and upload a table list)',
+            )
+    return names
+
+
+@bp.post("/tasks")
+def create_task():
+    """Create a task and (unless ``"start": false``) start its run at once."""
+    body = json_body(schemas.CreateTaskRequest)
+    cfg = config()
+    params = body.parameters
+    key = _idempotency_key()
+    source_dsn = resolve_source(cfg, runtime().pipeline_dsn, params.db_connection)
+    db_name = params.db_name or database_name(source_dsn)
+    names = _check_table_list(params, start=body.start)
+    steps = params.planned_steps()
+    if body.start and steps and steps[0] != "ddl_generation":
+        missing = _missing_inputs(steps[0], cfg.data_root / "__no_such_task__")
+        if missing:
+            raise InvalidInput(f"a new task has no outputs yet: {missing}")
+    stored = params.model_dump(mode="json")
+    if names is not None:
+        stored["table_list"] = names
+    task, created = store().create_task(
+        parameters=stored,
+        data_root=cfg.data_root,
+        task_type=body.task_type,
+        task_name=body.task_name,
+        created_by="api",
+        db_name=db_name,
+        business_context=params.business_context,
+        idempotency_key=key,
+    )
+    if not created:
+        return _created_answer(task, created=False, pid=task.executor_pid)
+    pid = None
+    if body.start:
+        try:
+            task = store().start_run(
+                task.id, steps=list(STEP_NAMES), max_running=cfg.max_concurrent_tasks
+            )
+        except Conflict:
+            store().delete_task(task.id)  # a refused create leaves nothing behind
+            raise
+        step = steps[0] if params.execution_mode == "single" else None
+        pid = launcher().spawn(
+            task, folder_for_new_run(task), execution_mode=params.execution_mode, step_name=step
+        )
+        task = store().get_task(task.id) or task
+    return _created_answer(task, created=True, pid=pid)
+
+
+def _created_answer(task: Task, *, created: bool, pid: int | None):
+    data = schemas.CreateTaskResponse(
+        task_id=task.id,
+        status=task.status.value,
+        created=created,
+        output_directory=relative_folder(task),
+        executor_pid=pid,
+        links=schemas.Links(**task_links(task.id)),
+    ).model_dump(mode="json")
+    if not created:
+        return ok(data, "task already exists for this Idempotency-Key", 200)
+    message = "task created and started" if task.status != TaskStatus.PENDING else "task created"
+    response, code = ok(data, message, 201)
+    response.headers["Location"] = data["links"]["self"]
+    return response, code
+
+
+@bp.get("/tasks")
+def list_tasks():
+    """Tasks, newest first by default, with filters and the total count."""
+    args = query_args(schemas.TaskListQuery)
+    tasks, total = store().list_tasks(**args.model_dump())
+    return ok(
+        {
+            "items": [serializers.task_summary(t) for t in tasks],
+            "total": total,
+            "limit": args.limit,
+            "offset": args.offset,
+        }
+    )
+
+
+@bp.get("/tasks/active")
+def active_tasks():
+    """The running task(s), or null when none runs."""
+    tasks = store().active_tasks()
+    if not tasks:
+        return ok(None, "no task is running")
+    return ok([serializers.task_summary(t) for t in tasks], f"{len(tasks)} task(s) running")
+
+
+@bp.get("/tasks/<task_id>")
+def task_detail(task_id: str):
+    """Status, progress, masked parameters, result, error and per-step details."""
+    task = load_task(task_id)
+    return ok(serializers.task_detail(task, store().list_executions(task.id)))
+
+
+@bp.get("/tasks/<task_id>/executions")
+def task_executions(task_id: str):
+    """Every run of the task's steps, oldest first."""
+    task = load_task(task_id)
+    rows = store().list_executions(task.id)
+    return ok({"task_id": task.id, "executions": [serializers.execution(r) for r in rows]})
+
+
+def _run_steps(task: Task, body: schemas.ExecuteRequest) -> tuple[WorkflowParams, list[str]]:
+    try:
+        params = WorkflowParams(**task.parameters)
+    except Exception:
+        raise PipelineError(f"task {task.id} has unusable stored parameters") from None
+    if body.execution_mode == "single":
+        return params, [body.step]
+    complete = params.model_copy(update={"execution_mode": "complete", "single_step": None})
+    return params, complete.planned_steps()
+
+
+@bp.post("/tasks/<task_id>/execute")
+def execute_task(task_id: str):
+    """Run the workflow or one step of an existing task (202: it runs in the background)."""
+    task = load_task(task_id)
+    body = json_body(schemas.ExecuteRequest, allow_empty=True)
+    if task.status == TaskStatus.RUNNING:
+        raise Conflict(f"task {task.id} is already running", details={"task_id": task.id})
+    params, steps = _run_steps(task, body)
+    if not steps:
+        raise InvalidInput("nothing to run: the task's start/end/skip settings leave no step")
+    disabled = params.disabled_steps() if body.execution_mode == "complete" else set()
+    done = [s for s in steps if task.step_status.get(s) == "completed" and s not in disabled]
+    if done and not body.force:
+        raise Conflict(
+            f"step {step_number_of(done[0])} ({done[0]}) already completed; pass "
+            '"force": true to run it again',
+            details={"completed_steps": done},
+        )
+    folder = folder_for_new_run(task)
+    missing = _missing_inputs(steps[0], folder)
+    if missing:
+        raise Conflict(missing, details={"step": steps[0]})
+    reset = list(STEP_NAMES[STEP_NAMES.index(steps[0]) :])
+    cfg = config()
+    started = store().start_run(task.id, steps=reset, max_running=cfg.max_concurrent_tasks)
+    pid = launcher().spawn(
+        started,
+        folder,
+        execution_mode=body.execution_mode,
+        step_name=body.step,
+        force=body.force,
+        clean=body.clean,
+    )
+    execution_id = _first_execution(task.id, started.started_at)
+    data = {
+        "task_id": task.id,
+        "status": "running",
+        "execution_mode": body.execution_mode,
+        "steps": steps,
+        "execution_id": execution_id,
+        "executor_pid": pid,
+        "links": task_links(task.id),
+    }
+    return ok(data, f"run started: {', '.join(steps)}", 202)
+
+
+def _first_execution(task_id: str, since: datetime | None, wait: float = 3.0) -> str | None:
+    """The id of the first execution the new run records (the executor creates it as it
+    starts); None if it has not appeared within ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        for row in store().list_executions(task_id):
+            if since is None or row["started_at"] >= since:
+                return row["execution_id"]
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+
+
+@bp.post("/tasks/<task_id>/cancel")
+def cancel(task_id: str):
+    """Stop a run: SIGTERM to the executor's process group, a grace period, then SIGKILL."""
+    task = load_task(task_id)
+    if task.status not in (TaskStatus.RUNNING, TaskStatus.PENDING):
+        raise Conflict(
+            f"task {task.id} is not running (status {task.status.value})",
+            details={"status": task.status.value},
+        )
+    grace = config().cancel_grace_seconds
+    cancelled = cancel_run(store(), task, grace, launcher=launcher())
+    if cancelled is None:
+        current = store().get_task(task.id)
+        status = current.status.value if current else "deleted"
+        raise Conflict(f"task {task.id} is no longer running (status {status})")
+    data = {
+        "task_id": task.id,
+        "status": cancelled.status.value,
+        "executor_pid": task.executor_pid,
+        "grace_seconds": grace,
+    }
+    return ok(data, "task cancelled; its executor is being stopped")

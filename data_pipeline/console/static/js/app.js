@@ -1,0 +1,71 @@
+// Entry point: hash routing between the three views, and the API status light.
+import { API } from "./api.js";
+import { h, replaceChildren } from "./dom.js";
+import { renderTaskList } from "./views/list.js";
+import { renderNewTask } from "./views/new_task.js";
+import { renderTask } from "./views/task.js";
+
+const routes = [
+  { pattern: /^#\/tasks\/([A-Za-z0-9_]+)$/, nav: "tasks", render: renderTask },
+  { pattern: /^#\/new$/, nav: "new", render: renderNewTask },
+  { pattern: /^#\/tasks$/, nav: "tasks", render: renderTaskList },
+];
+
+let cleanup = null;
+
+function parseHash() {
+  const raw = window.location.hash || "#/tasks";
+  const [path, qs = ""] = raw.split("?");
+  return { path, query: new URLSearchParams(qs) };
+}
+
+async function route() {
+  if (cleanup) {
+    try {
+      cleanup();
+    } catch (err) {
+      console.warn("view cleanup failed", err);
+    }
+    cleanup = null;
+  }
+  const { path, query } = parseHash();
+  const view = document.getElementById("view");
+  const match = routes.map((r) => ({ r, m: r.pattern.exec(path) })).find((x) => x.m);
+  for (const a of document.querySelectorAll("[data-nav]")) {
+    a.classList.toggle("active", Boolean(match && a.dataset.nav === match.r.nav));
+  }
+  if (!match) {
+    replaceChildren(
+      view,
+      h("section", { class: "card empty" }, h("h1", { text: "Page not found" }),
+        h("p", {}, h("a", { href: "#/tasks", text: "Back to the task list" }))),
+    );
+    return;
+  }
+  const ctx = { params: match.m.slice(1).map(decodeURIComponent), query };
+  const result = match.r.render(view, ctx);
+  cleanup = typeof result === "function" ? result : null;
+  window.scrollTo(0, 0);
+}
+
+/** A dot in the top bar: green when /ready answers, red otherwise (health is unauthenticated). */
+async function pollReady() {
+  const light = document.getElementById("server-state");
+  try {
+    const res = await fetch(`${API}/ready`, { headers: { Accept: "application/json" } });
+    const ok = res.ok;
+    light.className = `server-state ${ok ? "up" : "down"}`;
+    light.textContent = ok ? "API ready" : "database unavailable";
+  } catch {
+    light.className = "server-state down";
+    light.textContent = "API unreachable";
+  }
+}
+
+window.addEventListener("hashchange", route);
+window.addEventListener("DOMContentLoaded", () => {
+  if (!window.location.hash) window.location.replace("#/tasks");
+  route();
+  pollReady();
+  setInterval(pollReady, 15000);
+});

@@ -1,0 +1,142 @@
+// Small shared widgets: status badges, progress bars, toasts and modal dialogs.
+import { h } from "./dom.js";
+
+export const STEPS = [
+  { n: 1, name: "ddl_generation", label: "DDL & docs" },
+  { n: 2, name: "qa_generation", label: "Question→SQL pairs" },
+  { n: 3, name: "sql_validation", label: "SQL validation" },
+  { n: 4, name: "training_load", label: "Training load" },
+];
+
+export const TASK_STATUSES = [
+  "pending",
+  "running",
+  "completed",
+  "partial_completed",
+  "failed",
+  "cancelled",
+];
+
+const STATUS_LABELS = { partial_completed: "partial", in_progress: "running" };
+
+export function stepLabel(name) {
+  const step = STEPS.find((s) => s.name === name);
+  return step ? `${step.n} · ${step.label}` : name || "—";
+}
+
+export function statusBadge(status) {
+  const s = status || "unknown";
+  return h("span", {
+    class: `badge badge-${s}`,
+    text: STATUS_LABELS[s] || s,
+    title: s,
+    dataset: { status: s },
+  });
+}
+
+export function progressBar(pct, status) {
+  const value = Math.max(0, Math.min(100, Number(pct) || 0));
+  return h(
+    "div",
+    {
+      class: `progress progress-${status || "unknown"}`,
+      role: "progressbar",
+      "aria-valuemin": "0",
+      "aria-valuemax": "100",
+      "aria-valuenow": String(value),
+    },
+    h("div", { class: "progress-fill", style: { width: `${value}%` } }),
+  );
+}
+
+export function toast(message, kind = "info", ms = 4000) {
+  const box = document.getElementById("toasts");
+  if (!box) return;
+  const el = h("div", { class: `toast toast-${kind}`, text: message });
+  box.append(el);
+  setTimeout(() => el.remove(), ms);
+}
+
+/**
+ * A modal dialog built from `body` nodes; resolves with the pressed button's value
+ * (or null when dismissed with Escape / Cancel).
+ */
+export function modal({ title, body = [], buttons = [], onOpen }) {
+  return new Promise((resolve) => {
+    const dialog = h("dialog", { class: "modal", "aria-label": title });
+    const footer = h("div", { class: "modal-actions" });
+    const close = (value) => {
+      dialog.close();
+      dialog.remove();
+      resolve(value);
+    };
+    for (const b of buttons) {
+      footer.append(
+        h("button", {
+          type: b.submit ? "submit" : "button",
+          class: `btn ${b.kind || ""}`,
+          text: b.label,
+          dataset: { value: String(b.value) },
+          onClick: (ev) => {
+            ev.preventDefault();
+            if (b.validate && !b.validate()) return;
+            close(b.value);
+          },
+        }),
+      );
+    }
+    const form = h("form", { method: "dialog" }, h("h2", { text: title }), body, footer);
+    dialog.append(form);
+    dialog.addEventListener("cancel", (ev) => {
+      ev.preventDefault();
+      close(null);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    if (onOpen) onOpen(dialog);
+  });
+}
+
+/** Ask for the API token; resolves with the entered token or null. */
+export async function askToken(rejected) {
+  const input = h("input", {
+    type: "password",
+    id: "token-input",
+    name: "token",
+    autocomplete: "off",
+    placeholder: "DATA_PIPELINE_API_TOKEN",
+  });
+  const body = [
+    h("p", {
+      text: rejected
+        ? "The API refused that token. Enter the correct one."
+        : "This server requires an API token. It is kept for this browser tab only.",
+      class: rejected ? "error-text" : "muted",
+    }),
+    h("label", { class: "field" }, h("span", { text: "API token" }), input),
+  ];
+  const value = await modal({
+    title: "API token",
+    body,
+    buttons: [
+      { label: "Cancel", value: false },
+      { label: "Use token", value: true, kind: "primary", submit: true },
+    ],
+    onOpen: () => input.focus(),
+  });
+  const token = input.value.trim();
+  return value && token ? token : null;
+}
+
+/** A yes/no confirmation; `extra` nodes (e.g. checkboxes) go under the message. */
+export async function confirmDialog(title, message, { confirmLabel = "OK", danger, extra } = {}) {
+  const value = await modal({
+    title,
+    body: [h("p", { text: message }), extra],
+    buttons: [
+      { label: "Cancel", value: false },
+      { label: confirmLabel, value: true, kind: danger ? "danger" : "primary", submit: true },
+    ],
+  });
+  return value === true;
+}

@@ -1,0 +1,239 @@
+// The task list: filters, pagination, and a refresh loop that speeds up while a task runs.
+import { ApiError, get } from "../api.js";
+import { debounce, fmtDuration, fmtTime, h, replaceChildren, secondsBetween } from "../dom.js";
+import { progressBar, statusBadge, stepLabel, TASK_STATUSES } from "../ui.js";
+
+const PAGE_SIZE = 20;
+const FAST_MS = 2000;
+const SLOW_MS = 15000;
+
+export function taskDuration(task) {
+  for (const key of ["duration", "duration_seconds"]) {
+    const v = task[key];
+    if (typeof v === "number") return v;
+  }
+  return secondsBetween(task.started_at, task.completed_at);
+}
+
+export function renderTaskList(view, { query }) {
+  const state = {
+    status: query.get("status") || "",
+    q: query.get("q") || "",
+    page: Math.max(1, Number(query.get("page")) || 1),
+  };
+  let timer = null;
+  let alive = true;
+  let loading = false;
+
+  const statusSelect = h(
+    "select",
+    { id: "filter-status", "aria-label": "Filter by status" },
+    h("option", { value: "", text: "All statuses" }),
+    TASK_STATUSES.map((s) => h("option", { value: s, text: s.replace("_", " ") })),
+  );
+  statusSelect.value = state.status;
+  const search = h("input", {
+    type: "search",
+    id: "filter-q",
+    placeholder: "Search name or business context…",
+    value: state.q,
+    "aria-label": "Search tasks",
+  });
+  const refreshBtn = h("button", { class: "btn ghost", type: "button", text: "Refresh" });
+  const liveNote = h("span", { class: "live-note muted" });
+  const body = h("tbody");
+  const pager = h("div", { class: "pager" });
+  const message = h("div", { class: "list-message" });
+
+  replaceChildren(
+    view,
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", { text: "Tasks" }),
+      h("a", { class: "btn primary", href: "#/new", text: "+ New task" }),
+    ),
+    h(
+      "section",
+      { class: "card" },
+      h("div", { class: "toolbar" }, statusSelect, search, refreshBtn, liveNote),
+      message,
+      h(
+        "div",
+        { class: "table-wrap" },
+        h(
+          "table",
+          { class: "task-table", id: "task-table" },
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              ["Task", "Status", "Progress", "Current step", "Database", "By", "Created", "Duration"]
+                .map((t) => h("th", { text: t })),
+            ),
+          ),
+          body,
+        ),
+      ),
+      pager,
+    ),
+  );
+
+  function syncHash() {
+    const params = new URLSearchParams();
+    if (state.status) params.set("status", state.status);
+    if (state.q) params.set("q", state.q);
+    if (state.page > 1) params.set("page", String(state.page));
+    const qs = params.toString();
+    // replaceState: keep the filters in the address without re-rendering the view.
+    history.replaceState(null, "", `#/tasks${qs ? `?${qs}` : ""}`);
+  }
+
+  function row(task) {
+    const name = task.task_name || task.id;
+    const href = `#/tasks/${encodeURIComponent(task.id)}`;
+    const cell = (label, ...content) =>
+      h("td", { dataset: { label } }, h("div", { class: "cell" }, content));
+    const tr = h(
+      "tr",
+      { class: "task-row", dataset: { taskId: task.id, status: task.status } },
+      cell(
+        "Task",
+        h("a", { class: "task-link", href, text: name }),
+        task.task_name ? h("div", { class: "sub mono", text: task.id }) : null,
+      ),
+      cell("Status", statusBadge(task.status)),
+      cell(
+        "Progress",
+        h(
+          "div",
+          { class: "progress-cell" },
+          progressBar(task.progress, task.status),
+          h("span", { class: "pct", text: `${task.progress ?? 0}%` }),
+        ),
+      ),
+      cell("Current step", task.current_step ? stepLabel(task.current_step) : "—"),
+      cell("Database", task.db_name || "—"),
+      cell("By", task.created_by || "—"),
+      cell("Created", h("span", { class: "nowrap", text: fmtTime(task.created_at) })),
+      cell("Duration", fmtDuration(taskDuration(task))),
+    );
+    tr.addEventListener("click", (ev) => {
+      if (ev.target.closest("a")) return;
+      window.location.hash = href;
+    });
+    return tr;
+  }
+
+  async function load() {
+    if (loading || !alive) return;
+    loading = true;
+    clearTimeout(timer);
+    let running = false;
+    try {
+      const data = await get("/tasks", {
+        limit: PAGE_SIZE,
+        offset: (state.page - 1) * PAGE_SIZE,
+        status: state.status,
+        q: state.q,
+        sort: "created_at",
+        order: "desc",
+      });
+      if (!alive) return;
+      const items = data.items || data.tasks || [];
+      const total = Number(data.total ?? items.length);
+      running = items.some((t) => t.status === "running");
+      replaceChildren(message);
+      if (items.length === 0) {
+        const filtered = state.status || state.q;
+        replaceChildren(
+          body,
+          h(
+            "tr",
+            { class: "empty-row" },
+            h(
+              "td",
+              { colspan: "8" },
+              filtered ? "No task matches these filters." : "No tasks yet. ",
+              filtered ? null : h("a", { href: "#/new", text: "Create the first one." }),
+            ),
+          ),
+        );
+      } else {
+        replaceChildren(body, items.map(row));
+      }
+      renderPager(total, items.length);
+      liveNote.textContent = running ? "● live — refreshing every 2 s" : "";
+      liveNote.classList.toggle("on", running);
+    } catch (err) {
+      if (!alive) return;
+      replaceChildren(
+        message,
+        h("div", { class: "alert alert-error", text: `Could not load tasks: ${describe(err)}` }),
+      );
+    } finally {
+      loading = false;
+      if (alive) timer = setTimeout(load, running ? FAST_MS : SLOW_MS);
+    }
+  }
+
+  function renderPager(total, shown) {
+    const first = total === 0 ? 0 : (state.page - 1) * PAGE_SIZE + 1;
+    const last = (state.page - 1) * PAGE_SIZE + shown;
+    const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+    const go = (page) => () => {
+      state.page = page;
+      syncHash();
+      load();
+    };
+    replaceChildren(
+      pager,
+      h("span", { class: "muted", text: `${first}–${last} of ${total}` }),
+      h("button", {
+        class: "btn ghost small",
+        type: "button",
+        text: "‹ Previous",
+        disabled: state.page <= 1,
+        onClick: go(state.page - 1),
+      }),
+      h("span", { class: "muted", text: `page ${state.page} / ${pages}` }),
+      h("button", {
+        class: "btn ghost small",
+        type: "button",
+        text: "Next ›",
+        disabled: state.page >= pages,
+        onClick: go(state.page + 1),
+      }),
+    );
+  }
+
+  statusSelect.addEventListener("change", () => {
+    state.status = statusSelect.value;
+    state.page = 1;
+    syncHash();
+    load();
+  });
+  search.addEventListener(
+    "input",
+    debounce(() => {
+      state.q = search.value.trim();
+      state.page = 1;
+      syncHash();
+      load();
+    }, 300),
+  );
+  refreshBtn.addEventListener("click", load);
+
+  load();
+  return () => {
+    alive = false;
+    clearTimeout(timer);
+  };
+}
+
+export function describe(err) {
+  if (err instanceof ApiError) return err.message;
+  return err && err.message ? err.message : String(err);
+}

@@ -1,0 +1,226 @@
+"""Reading a few rows of data per table: bounded counts, samples, enum-like columns.
+
+Every query here is bounded whatever the table's size: counts stop at
+``exact_count_max_rows + 1`` rows, samples of large tables use ``TABLESAMPLE SYSTEM`` (which
+reads only the sampled pages), and the distinct values of enum-like candidates are taken from
+at most :data:`ENUM_SCAN_ROWS` sampled rows. Identifiers are composed with psycopg2.sql.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+import re
+import uuid
+from typing import Any
+
+from psycopg2 import sql
+
+from data_pipeline.schema_model import ColumnMeta, TableMeta
+
+ENUM_SCAN_ROWS = 10_000  # rows looked at to confirm an enum-like column
+MAX_ENUM_CANDIDATES = 60  # per table, so a very wide table stays one cheap query
+MAX_TEXT_CHARS = 200  # longer sample values are truncated
+COLUMN_SAMPLES = 10  # distinct sample values kept per column
+SAMPLE_SEED = 7  # REPEATABLE seed: the same data gives the same samples run after run
+
+# Last words of names that say "identifier or free text", never a category.
+_NOT_ENUM_WORDS = frozenset(
+    {
+        "id", "uuid", "guid", "no", "num", "number", "serial", "sn", "phone", "tel", "mobile",
+        "email", "mail", "url", "link", "address", "addr", "remark", "remarks", "description",
+        "desc", "comment", "comments", "note", "notes", "memo", "content", "body", "text",
+        "title", "name", "password", "token", "hash", "path", "file", "ip",
+    }
+)  # fmt: skip
+_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+
+def _last_word(name: str) -> str:
+    words = _WORDS.findall(name)
+    return words[-1].lower() if words else name.lower()
+
+
+def json_safe(value: Any) -> Any:
+    """A sample value as JSON: dates as ISO strings, decimals as numbers (or strings when a
+    float would change them), long text truncated; None for values not worth showing."""
+    if value is None or isinstance(value, bool | int | str):
+        if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+            return value[:MAX_TEXT_CHARS] + "…"
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            return str(value)
+        as_float = float(value)
+        return as_float if decimal.Decimal(repr(as_float)) == value else str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta | uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return None
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return json_safe(str(value))
+
+
+def _select_expr(col: ColumnMeta, base_type: str) -> sql.Composable | None:
+    """What to select of a column for samples: None for binary data; text-like values are
+    cut in SQL so a huge document never travels over the wire."""
+    ident = sql.Identifier(col.name)
+    if base_type == "bytea":
+        return None
+    if col.category in ("integer", "numeric", "date", "timestamp", "boolean", "enum"):
+        return ident
+    return sql.SQL("left({}::text, {})").format(ident, sql.Literal(MAX_TEXT_CHARS + 1))
+
+
+def sample_percent(estimated_rows: int, wanted_rows: int) -> float:
+    """TABLESAMPLE SYSTEM percentage expected to return about ``wanted_rows`` rows."""
+    if estimated_rows <= 0:
+        return 100.0
+    return float(min(100.0, max(0.0001, 100.0 * wanted_rows / estimated_rows)))
+
+
+def _source(rel: sql.Composable, percent: float | None) -> sql.Composable:
+    if percent is None or percent >= 100:
+        return rel
+    return sql.SQL("{} TABLESAMPLE SYSTEM ({}) REPEATABLE ({})").format(
+        rel, sql.Literal(round(percent, 6)), sql.Literal(SAMPLE_SEED)
+    )
+
+
+def relation(table: TableMeta) -> sql.Composable:
+    return sql.Identifier(table.schema, table.name)
+
+
+def bounded_count_sql(table: TableMeta, limit: int) -> sql.Composable:
+    """Counts rows but stops after ``limit + 1``: exact for small tables, cheap for big ones."""
+    return sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT {}) AS s").format(
+        relation(table), sql.Literal(limit + 1)
+    )
+
+
+def sample_sql(
+    table: TableMeta,
+    base_types: dict[str, str],
+    n: int,
+    percent: float | None,
+    shuffle: bool,
+) -> tuple[sql.Composable, list[str]] | None:
+    """The sample query and the columns it returns (None when nothing can be sampled).
+
+    With ``shuffle`` the rows read (all of a small table, or a TABLESAMPLE pool) are ordered
+    by a hash of their physical position: spread out, yet the same from run to run.
+    """
+    names, exprs = [], []
+    for col in table.columns:
+        expr = _select_expr(col, base_types.get(col.name, ""))
+        if expr is not None:
+            names.append(col.name)
+            exprs.append(expr)
+    if not exprs:
+        return None
+    order = sql.SQL(" ORDER BY md5(ctid::text)") if shuffle else sql.SQL("")
+    query = sql.SQL("SELECT {} FROM {}{} LIMIT {}").format(
+        sql.SQL(", ").join(exprs), _source(relation(table), percent), order, sql.Literal(n)
+    )
+    return query, names
+
+
+def apply_samples(table: TableMeta, names: list[str], rows: list[tuple]) -> None:
+    """Store sample rows and per-column distinct sample values on ``table``."""
+    table.sample_rows = []
+    per_column: dict[str, list] = {name: [] for name in names}
+    for row in rows:
+        record = {}
+        for name, raw in zip(names, row, strict=True):
+            value = json_safe(raw)
+            record[name] = value
+            bucket = per_column[name]
+            if value is not None and len(bucket) < COLUMN_SAMPLES and value not in bucket:
+                bucket.append(value)
+        table.sample_rows.append(record)
+    for col in table.columns:
+        col.samples = per_column.get(col.name, [])
+
+
+def enum_candidates(
+    table: TableMeta, stats: dict[str, dict], row_estimate: int | None, max_distinct: int
+) -> list[ColumnMeta]:
+    """Text columns that may hold a small set of values: not keys, not identifiers or free
+    text by name, and not ruled out by the planner's statistics when there are any."""
+    keys = set(table.primary_key)
+    for fk in table.foreign_keys:
+        keys.update(fk.columns)
+    for unique in table.unique_constraints:
+        if len(unique) == 1:
+            keys.update(unique)
+    out = []
+    for col in table.columns:
+        if col.category != "text" or col.name in keys or _last_word(col.name) in _NOT_ENUM_WORDS:
+            continue
+        st = stats.get(col.name)
+        if st is not None:
+            if st["avg_width"] is not None and st["avg_width"] > 64:
+                continue
+            nd = st["n_distinct"]
+            if nd is not None and nd < 0 and row_estimate is not None:
+                nd = -nd * row_estimate
+            if nd is not None and nd > 2 * max_distinct:
+                continue
+        out.append(col)
+    return out[:MAX_ENUM_CANDIDATES]
+
+
+def distinct_sql(
+    table: TableMeta, columns: list[ColumnMeta], max_distinct: int, percent: float | None
+) -> sql.Composable:
+    """One query giving, for every candidate, its non-null count and its most frequent values
+    (at most ``max_distinct + 1``) among at most ENUM_SCAN_ROWS sampled rows."""
+    idents = [sql.Identifier(c.name) for c in columns]
+    selects = [sql.SQL("(SELECT count(*) FROM s)")]
+    for ident in idents:
+        selects.append(sql.SQL("(SELECT count({}) FROM s)").format(ident))
+        selects.append(
+            sql.SQL(
+                "ARRAY(SELECT {c}::text FROM s WHERE {c} IS NOT NULL GROUP BY 1"
+                " ORDER BY count(*) DESC, 1 LIMIT {k})"
+            ).format(c=ident, k=sql.Literal(max_distinct + 1))
+        )
+    return sql.SQL("WITH s AS MATERIALIZED (SELECT {} FROM {} LIMIT {}) SELECT {}").format(
+        sql.SQL(", ").join(idents),
+        _source(relation(table), percent),
+        sql.Literal(ENUM_SCAN_ROWS),
+        sql.SQL(", ").join(selects),
+    )
+
+
+def apply_distinct(
+    columns: list[ColumnMeta],
+    row: tuple,
+    stats: dict[str, dict],
+    max_distinct: int,
+) -> list[str]:
+    """Mark the candidates that are confirmed enum-like; return their names.
+
+    A column qualifies when its values (those seen, plus the planner's most common values)
+    number at most ``max_distinct`` and repeat: at least two non-null rows per value on
+    average, so a column that is merely short in a tiny table does not count.
+    """
+    confirmed = []
+    for i, col in enumerate(columns):
+        non_null, values = row[1 + 2 * i], list(row[2 + 2 * i] or [])
+        if not values or len(values) > max_distinct:
+            continue
+        mcv = (stats.get(col.name) or {}).get("most_common_vals") or []
+        merged = values + [v for v in mcv if v not in values]
+        if len(merged) > max_distinct or non_null < 2 * len(values):
+            continue
+        col.enum_values = merged
+        col.enum_source = "low_cardinality"
+        confirmed.append(col.name)
+    return confirmed

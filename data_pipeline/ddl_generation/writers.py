@@ -1,0 +1,90 @@
+"""Writing step 1's files: ``<stem>.ddl`` and ``<stem>_detail.md`` per table.
+
+The stem is ``table`` in ``public`` and ``schema__table`` elsewhere (SPEC §6), made safe as a
+file name (no path separators or control characters) and unique within the run, also on
+case-insensitive file systems. A public table named ``metadata`` is written as
+``public__metadata`` because step 2 owns ``metadata_detail.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from data_pipeline.ddl_generation.catalog import TableExtras
+from data_pipeline.ddl_generation.ddl_render import render_ddl
+from data_pipeline.ddl_generation.detail_render import render_detail
+from data_pipeline.schema_model import SchemaMetadata, TableMeta
+
+DDL_SUFFIX = ".ddl"
+DETAIL_SUFFIX = "_detail.md"
+RESERVED_STEMS = {"metadata"}  # metadata_detail.md is written by step 2
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+MAX_STEM_BYTES = 200
+
+
+def safe_stem(table: TableMeta) -> str:
+    """The file stem of ``table``, safe on any file system."""
+    stem = table.file_stem
+    if table.schema == "public" and stem.lower() in RESERVED_STEMS:
+        stem = f"public__{stem}"
+    stem = _UNSAFE.sub("_", stem).strip()
+    if stem.startswith("."):
+        stem = "_" + stem[1:]
+    while len(stem.encode("utf-8")) > MAX_STEM_BYTES:
+        stem = stem[:-1]
+    return stem or "_"
+
+
+def file_stems(tables: list[TableMeta]) -> dict[str, str]:
+    """``qualified_name`` → a stem unique among ``tables`` (ignoring case)."""
+    stems: dict[str, str] = {}
+    taken: set[str] = set()
+    for table in tables:
+        base = stem = safe_stem(table)
+        n = 2
+        while stem.lower() in taken:
+            stem = f"{base}_{n}"
+            n += 1
+        taken.add(stem.lower())
+        stems[table.qualified_name] = stem
+    return stems
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_table_files(
+    task_dir: Path,
+    table: TableMeta,
+    stem: str,
+    *,
+    db_name: str,
+    schema: SchemaMetadata | None = None,
+    extras: TableExtras | None = None,
+) -> list[Path]:
+    """Write the ``.ddl`` and ``_detail.md`` of one table; return their paths."""
+    known = {(t.schema, t.name) for t in schema.tables} if schema else None
+    ddl_path = Path(task_dir) / f"{stem}{DDL_SUFFIX}"
+    md_path = Path(task_dir) / f"{stem}{DETAIL_SUFFIX}"
+    _write_atomic(ddl_path, render_ddl(table, db_name=db_name, extras=extras, known_tables=known))
+    _write_atomic(md_path, render_detail(table, db_name=db_name, schema=schema, extras=extras))
+    return [ddl_path, md_path]
+
+
+def step_files(task_dir: Path) -> list[Path]:
+    """The ``.ddl`` and ``_detail.md`` files in ``task_dir`` (step 2's
+    ``metadata_detail.md`` excluded)."""
+    folder = Path(task_dir)
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.glob(f"*{DDL_SUFFIX}") if p.is_file()]
+    found += [
+        p
+        for p in folder.glob(f"*{DETAIL_SUFFIX}")
+        if p.is_file() and p.name != f"metadata{DETAIL_SUFFIX}"
+    ]
+    return sorted(found)

@@ -1,0 +1,133 @@
+"""Question→SQL pairs for one theme: join, single-table and chain templates, interleaved.
+
+The theme's first table is its focus (it gets two candidates per round); every other table of
+the theme gets one per round, so a theme's pairs cover all its tables before going deeper.
+Output is deterministic and free of template duplicates; asking for more pairs returns the
+same first ones followed by new ones (step 2 relies on that to top up after duplicates).
+"""
+
+from __future__ import annotations
+
+from data_pipeline.llm.base import QuestionSQL, Theme
+from data_pipeline.llm.rules.joins import Link, chain_pairs, link_pairs
+from data_pipeline.llm.rules.sqlgen import TableFacts, table_facts
+from data_pipeline.llm.rules.templates import Pair, single_table
+from data_pipeline.schema_model import SchemaMetadata, TableMeta
+
+# Which list each position of a table's merged candidate list draws from.
+_PATTERN = ("joins", "singles", "chains", "singles", "joins", "reverse", "singles")
+
+
+def all_facts(schema: SchemaMetadata, lang: str) -> dict[tuple[str, str], TableFacts]:
+    return {(t.schema, t.name): table_facts(t, lang) for t in schema.tables}
+
+
+def build_links(schema: SchemaMetadata, facts: dict[tuple[str, str], TableFacts]) -> list[Link]:
+    """Foreign keys whose both ends are listed tables, with question labels."""
+    links: list[Link] = []
+    for table in schema.tables:
+        child = facts[(table.schema, table.name)]
+        targets = [(fk.ref_schema, fk.ref_table) for fk in table.foreign_keys]
+        for fk in table.foreign_keys:
+            parent = facts.get((fk.ref_schema, fk.ref_table))
+            if parent is None or len(fk.columns) != len(fk.ref_columns):
+                continue
+            label = parent.label
+            if targets.count((fk.ref_schema, fk.ref_table)) > 1 or parent is child:
+                # Several keys to one table (or a self reference): name the key column.
+                col = table.column(fk.columns[0])
+                label = child.col_label(col) if col else label
+            links.append(Link(child, parent, fk, label))
+    return links
+
+
+def resolve_tables(theme: Theme, schema: SchemaMetadata) -> list[TableMeta]:
+    """The theme's tables that exist (``schema.table`` or bare ``table``), in theme order."""
+    found: list[TableMeta] = []
+    for name in theme.tables:
+        schema_name, _, table_name = name.rpartition(".")
+        table = schema.table(schema_name or "public", table_name)
+        if table is None and not schema_name:
+            table = next((t for t in schema.tables if t.name == table_name), None)
+        if table is not None and table not in found:
+            found.append(table)
+    return found or list(schema.tables)
+
+
+def table_candidates(
+    table: TableMeta, facts: dict, links: list[Link], theme_tables: list[TableMeta]
+) -> list[Pair]:
+    """All candidates of one table of the theme, mixed so joins come early."""
+    f = facts[(table.schema, table.name)]
+    own = [link for link in links if link.child is f]
+    sources: dict[str, list[Pair]] = {"joins": [], "singles": single_table(f), "chains": []}
+    for link in own:
+        sources["joins"] += link_pairs(link)
+        if link.parent is f:
+            continue  # no chains through a self reference
+        for second in links:
+            if second.child is link.parent and second.parent not in (link.parent, f):
+                sources["chains"] += chain_pairs(link, second)
+    others = [link for link in links if link.parent is f and link.child.table not in theme_tables]
+    sources["reverse"] = [p for link in others for p in link_pairs(link)]
+    merged: list[Pair] = []
+    cursors = dict.fromkeys(sources, 0)
+    while any(cursors[k] < len(v) for k, v in sources.items()):
+        for key in _PATTERN:
+            if cursors[key] < len(sources[key]):
+                merged.append(sources[key][cursors[key]])
+                cursors[key] += 1
+    return merged
+
+
+def generate_pairs(
+    theme: Theme, schema: SchemaMetadata, lang: str, count: int
+) -> list[QuestionSQL]:
+    """Up to ``count`` distinct pairs for ``theme``."""
+    from data_pipeline.qa_generation.dedupe import Deduplicator
+
+    if count <= 0 or not schema.tables:
+        return []
+    facts = all_facts(schema, lang)
+    links = build_links(schema, facts)
+    tables = resolve_tables(theme, schema)
+    seen = Deduplicator()
+    out: list[QuestionSQL] = []
+    lists = [table_candidates(t, facts, links, tables) for t in tables]
+    _round_robin(lists, [0, *range(len(lists))] if len(lists) > 1 else [0], count, seen, out)
+    if len(out) < count:
+        # The theme's tables are exhausted (small tables): go on with related tables, then
+        # the rest, so a small theme still gets its share of pairs.
+        others = _related_first(tables, schema, links)
+        lists = [table_candidates(t, facts, links, tables) for t in others]
+        _round_robin(lists, list(range(len(lists))), count, seen, out)
+    return out
+
+
+def _round_robin(lists, order, count: int, seen, out: list[QuestionSQL]) -> None:
+    """Take one new candidate from each list in ``order`` per round until ``count``."""
+    cursors = [0] * len(lists)
+    while len(out) < count and any(c < len(x) for c, x in zip(cursors, lists, strict=True)):
+        for i in order:
+            while cursors[i] < len(lists[i]):
+                question, sql = lists[i][cursors[i]]
+                cursors[i] += 1
+                if seen.add(question, sql) is None:
+                    out.append(QuestionSQL(question, sql))
+                    break
+            if len(out) >= count:
+                return
+
+
+def _related_first(
+    tables: list[TableMeta], schema: SchemaMetadata, links: list[Link]
+) -> list[TableMeta]:
+    """Tables outside the theme: linked to it by a foreign key first, then the others."""
+    inside = {id(t) for t in tables}
+    linked = []
+    for link in links:
+        for a, b in ((link.child.table, link.parent.table), (link.parent.table, link.child.table)):
+            if id(a) in inside and id(b) not in inside and b not in linked:
+                linked.append(b)
+    rest = [t for t in schema.tables if id(t) not in inside and t not in linked]
+    return linked + rest

@@ -1,0 +1,273 @@
+"""Single-table question→SQL templates over :class:`TableFacts`.
+
+Each function returns candidate ``(question, sql)`` pairs for one table, best first. Filters
+use real sample values, so the SQL returns rows; tables without rows get only aggregates
+without GROUP BY (which always return one row).
+"""
+
+from __future__ import annotations
+
+from data_pipeline.llm.rules.questions import ask
+from data_pipeline.llm.rules.sqlgen import TableFacts, is_averaged, quote_ident
+from data_pipeline.schema_model import ColumnMeta
+
+Pair = tuple[str, str]
+
+
+def q(col: ColumnMeta) -> str:
+    return quote_ident(col.name)
+
+
+def alias(prefix: str, col: ColumnMeta) -> str:
+    return quote_ident(f"{prefix}_{col.name}"[:60])
+
+
+def aggregate(col: ColumnMeta, prefix: str = "") -> tuple[str, str, str]:
+    """(SQL aggregate, alias, question kind suffix) for a measure: AVG for rates, else SUM."""
+    if is_averaged(col):
+        return f"ROUND(AVG({prefix}{q(col)})::numeric, 2)", alias("avg", col), "avg"
+    return f"SUM({prefix}{q(col)})", alias("total", col), "sum"
+
+
+def single_table(f: TableFacts) -> list[Pair]:
+    """All single-table candidates for ``f``, most useful first."""
+    if not f.has_rows:
+        return _aggregates_only(f)
+    lists = [
+        _group_counts(f), _group_measures(f), _trends(f), _tops(f), _filters(f),
+        _stats(f), [_count_all(f)], _lookups(f), _distincts(f), _latest(f), _since(f),
+        _thresholds(f), _month_dims(f), _bools(f), _null_counts(f),
+    ]  # fmt: skip
+    return _interleave(lists)
+
+
+def _interleave(lists: list[list[Pair]]) -> list[Pair]:
+    """First of each kind, then second of each kind, ... so every kind appears early."""
+    out: list[Pair] = []
+    depth = max((len(x) for x in lists), default=0)
+    for i in range(depth):
+        out.extend(x[i] for x in lists if i < len(x))
+    return out
+
+
+def _aggregates_only(f: TableFacts) -> list[Pair]:
+    pairs = [_count_all(f)]
+    pairs += _stats(f) + _distincts(f) + _null_counts(f)
+    for m in f.measures[:2]:
+        pairs.append(
+            (ask("total", f.lang, t=f.label, m=f.col_label(m)),
+             f"SELECT SUM({q(m)}) AS {alias('total', m)} FROM {f.ref}")
+        )  # fmt: skip
+    return pairs
+
+
+def _count_all(f: TableFacts) -> Pair:
+    return ask("count_all", f.lang, t=f.label), f"SELECT COUNT(*) AS record_count FROM {f.ref}"
+
+
+def _group_counts(f: TableFacts) -> list[Pair]:
+    return [
+        (ask("group_count", f.lang, t=f.label, d=f.col_label(d)),
+         f"SELECT {q(d)}, COUNT(*) AS record_count FROM {f.ref} "
+         f"GROUP BY {q(d)} ORDER BY record_count DESC LIMIT 20")
+        for d in f.dims[:3]
+    ]  # fmt: skip
+
+
+def _group_measures(f: TableFacts) -> list[Pair]:
+    pairs = []
+    for i, m in enumerate(f.measures[:3]):
+        if not f.dims:
+            break
+        d = f.dims[i % len(f.dims)]
+        agg, name, kind = aggregate(m)
+        pairs.append(
+            (ask(f"group_{kind}", f.lang, d=f.col_label(d), m=f.col_label(m)),
+             f"SELECT {q(d)}, {agg} AS {name} FROM {f.ref} "
+             f"GROUP BY {q(d)} ORDER BY {name} DESC NULLS LAST LIMIT 20")
+        )  # fmt: skip
+    return pairs
+
+
+def _trends(f: TableFacts) -> list[Pair]:
+    pairs = []
+    for i, dt in enumerate(f.dates[:2]):
+        month = f"date_trunc('month', {q(dt)})"
+        where = f"WHERE {q(dt)} IS NOT NULL "
+        if i == 0 and f.measures:
+            m = f.measures[0]
+            agg, name, _ = aggregate(m)
+            pairs.append(
+                (ask("trend_sum", f.lang, m=f.col_label(m), dt=f.col_label(dt)),
+                 f"SELECT {month} AS month_start, {agg} AS {name} FROM {f.ref} "
+                 f"{where}GROUP BY 1 ORDER BY 1")
+            )  # fmt: skip
+        else:
+            pairs.append(
+                (ask("trend_count", f.lang, t=f.label, dt=f.col_label(dt)),
+                 f"SELECT {month} AS month_start, COUNT(*) AS record_count FROM {f.ref} "
+                 f"{where}GROUP BY 1 ORDER BY 1")
+            )  # fmt: skip
+    for dt in f.dates[:1]:
+        pairs.append(
+            (ask("year_count", f.lang, t=f.label, dt=f.col_label(dt)),
+             f"SELECT EXTRACT(YEAR FROM {q(dt)}) AS year_no, COUNT(*) AS record_count "
+             f"FROM {f.ref} WHERE {q(dt)} IS NOT NULL GROUP BY 1 ORDER BY 1")
+        )  # fmt: skip
+        pairs.append(
+            (ask("range", f.lang, t=f.label, dt=f.col_label(dt)),
+             f"SELECT MIN({q(dt)}) AS earliest, MAX({q(dt)}) AS latest FROM {f.ref}")
+        )  # fmt: skip
+    return pairs
+
+
+def _label_col(f: TableFacts) -> ColumnMeta | None:
+    return f.name_col or f.key_col
+
+
+def _tops(f: TableFacts) -> list[Pair]:
+    label = _label_col(f)
+    pairs = []
+    for i, m in enumerate(f.measures[:2]):
+        if label is None or not f.values(m, 1):
+            continue
+        kind, order = ("top", "DESC") if i == 0 else ("bottom", "ASC")
+        pairs.append(
+            (ask(kind, f.lang, t=f.label, m=f.col_label(m)),
+             f"SELECT {q(label)}, {q(m)} FROM {f.ref} WHERE {q(m)} IS NOT NULL "
+             f"ORDER BY {q(m)} {order} LIMIT 10")
+        )  # fmt: skip
+    return pairs
+
+
+def _filters(f: TableFacts) -> list[Pair]:
+    pairs = []
+    label = _label_col(f)
+    for i, d in enumerate(f.dims[:2]):
+        values = f.values(d, 1)
+        if not values or d.category == "boolean":
+            continue
+        v = values[0]
+        shown = f.display_value(v)
+        pairs.append(
+            (ask("filter_count", f.lang, t=f.label, d=f.col_label(d), v=shown),
+             f"SELECT COUNT(*) AS record_count FROM {f.ref} WHERE {q(d)} = {v}")
+        )  # fmt: skip
+        m = f.measures[i % len(f.measures)] if f.measures else None
+        if m is not None and label is not None and label is not d:
+            pairs.append(
+                (ask("filter_list", f.lang, t=f.label, d=f.col_label(d), v=shown,
+                     n=f.col_label(label), m=f.col_label(m)),
+                 f"SELECT {q(label)}, {q(m)} FROM {f.ref} WHERE {q(d)} = {v} "
+                 f"ORDER BY {q(m)} DESC NULLS LAST LIMIT 20")
+            )  # fmt: skip
+        if m is not None:
+            agg, name, _ = aggregate(m)
+            pairs.append(
+                (ask("filter_sum", f.lang, t=f.label, d=f.col_label(d), v=shown,
+                     m=f.col_label(m)),
+                 f"SELECT {agg} AS {name} FROM {f.ref} WHERE {q(d)} = {v}")
+            )  # fmt: skip
+    return pairs
+
+
+def _stats(f: TableFacts) -> list[Pair]:
+    return [
+        (ask("stats", f.lang, t=f.label, m=f.col_label(m)),
+         f"SELECT ROUND(AVG({q(m)})::numeric, 2) AS {alias('avg', m)}, "
+         f"MAX({q(m)}) AS {alias('max', m)}, MIN({q(m)}) AS {alias('min', m)} FROM {f.ref}")
+        for m in f.measures[:2]
+    ]  # fmt: skip
+
+
+def _lookups(f: TableFacts) -> list[Pair]:
+    n = f.name_col
+    if n is None:
+        return []
+    values = f.values(n, 1)
+    if not values:
+        return []
+    shown = [c for c in f.table.columns if c is not n and c.category != "json"][:6]
+    cols = ", ".join(q(c) for c in [n, *shown])
+    return [
+        (ask("lookup", f.lang, t=f.label, n=f.col_label(n), v=f.display_value(values[0])),
+         f"SELECT {cols} FROM {f.ref} WHERE {q(n)} = {values[0]} LIMIT 20")
+    ]  # fmt: skip
+
+
+def _distincts(f: TableFacts) -> list[Pair]:
+    cols = [d for d in f.dims if d.category != "boolean"] + [
+        c for c in f.texts if c not in f.dims and c is not f.name_col
+    ]
+    return [
+        (ask("distinct", f.lang, t=f.label, d=f.col_label(c)),
+         f"SELECT COUNT(DISTINCT {q(c)}) AS distinct_count FROM {f.ref}")
+        for c in cols[:2]
+    ]  # fmt: skip
+
+
+def _latest(f: TableFacts) -> list[Pair]:
+    if not f.dates:
+        return []
+    dt = f.dates[-1]
+    shown = [c for c in (f.name_col, *f.measures[:2], *f.dims[:1]) if c is not None]
+    cols = ", ".join(q(c) for c in [*shown, dt])
+    return [
+        (ask("latest", f.lang, t=f.label, dt=f.col_label(dt)),
+         f"SELECT {cols} FROM {f.ref} WHERE {q(dt)} IS NOT NULL ORDER BY {q(dt)} DESC LIMIT 10")
+    ]  # fmt: skip
+
+
+def _since(f: TableFacts) -> list[Pair]:
+    for dt in f.dates[:1]:
+        values = sorted(f.values(dt, 5))
+        if values:
+            v = values[0]  # the earliest sample: many rows are on or after it
+            return [
+                (ask("since", f.lang, t=f.label, dt=f.col_label(dt), v=f.display_value(v)),
+                 f"SELECT COUNT(*) AS record_count FROM {f.ref} WHERE {q(dt)} >= {v}")
+            ]  # fmt: skip
+    return []
+
+
+def _thresholds(f: TableFacts) -> list[Pair]:
+    label = _label_col(f)
+    for m in f.measures[:1]:
+        values = [v for v in f.values(m, 10) if not v.startswith("'")]
+        if label is None or not values:
+            continue
+        v = sorted(values, key=float)[len(values) // 2]  # a median sample: about half match
+        return [
+            (ask("at_least", f.lang, t=f.label, m=f.col_label(m), v=v),
+             f"SELECT {q(label)}, {q(m)} FROM {f.ref} WHERE {q(m)} >= {v} "
+             f"ORDER BY {q(m)} DESC LIMIT 20")
+        ]  # fmt: skip
+    return []
+
+
+def _month_dims(f: TableFacts) -> list[Pair]:
+    if not f.dates or not f.dims:
+        return []
+    dt, d = f.dates[0], f.dims[0]
+    return [
+        (ask("month_dim", f.lang, t=f.label, d=f.col_label(d)),
+         f"SELECT date_trunc('month', {q(dt)}) AS month_start, {q(d)}, COUNT(*) AS record_count "
+         f"FROM {f.ref} WHERE {q(dt)} IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2")
+    ]  # fmt: skip
+
+
+def _bools(f: TableFacts) -> list[Pair]:
+    return [
+        (ask("bool_count", f.lang, t=f.label, b=f.col_label(b)),
+         f"SELECT COUNT(*) AS record_count FROM {f.ref} WHERE {q(b)} IS TRUE")
+        for b in f.dims if b.category == "boolean"
+    ][:1]  # fmt: skip
+
+
+def _null_counts(f: TableFacts) -> list[Pair]:
+    cols = [c for c in f.table.columns if c.nullable and not c.is_primary_key]
+    return [
+        (ask("null_count", f.lang, t=f.label, c=f.col_label(c)),
+         f"SELECT COUNT(*) AS record_count FROM {f.ref} WHERE {q(c)} IS NULL")
+        for c in cols[:1]
+    ]  # fmt: skip

@@ -1,0 +1,425 @@
+"""The training-data store: pgvector tables in the layout Vanna's ``PG_VectorStore`` reads.
+
+Layout (that of ``langchain_postgres.PGVector``, which ``vanna.pgvector.PG_VectorStore``
+uses; the older ``langchain_community`` layout with ``uuid`` + ``custom_id`` columns is
+refused with a clear message):
+
+* ``langchain_pg_collection(uuid UUID PK, name VARCHAR UNIQUE, cmetadata JSON)`` holding the
+  collections ``sql``, ``ddl`` and ``documentation``;
+* ``langchain_pg_embedding(id VARCHAR PK, collection_id UUID FK ON DELETE CASCADE,
+  embedding VECTOR(dim), document VARCHAR, cmetadata JSONB)``.
+
+Ids come from the content (:mod:`data_pipeline.trainer.documents`), so inserts are
+``ON CONFLICT (id)`` and a second load of the same data adds no row. ``cmetadata`` holds
+``id`` (Vanna reads it), ``task_id``, ``task_ids`` (every task that loaded the row, so purging
+one task keeps rows another task loaded too), ``source_file`` and ``db_name``.
+The SQL lives in ``sql/vector/training_store.sql``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql as pgsql
+
+from core.db import Database
+from core.errors import StepFailed
+from core.sql_queries import SQL_DIR, parse_named_queries
+from data_pipeline.trainer.copy_format import encode_rows
+from data_pipeline.trainer.documents import COLLECTIONS, TrainingDocument
+
+logger = logging.getLogger(__name__)
+
+STORE_SQL = SQL_DIR / "vector" / "training_store.sql"
+EMBEDDING_TABLE = "langchain_pg_embedding"
+COLLECTION_TABLE = "langchain_pg_collection"
+BACKUP_DIR = "vector_bak"
+_LOCK_KEY = 0x5645_4354  # "VECT": serialises creation of the store by concurrent loads
+_COLLECTION_NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://data-pipeline-api/collections")
+
+
+@functools.cache
+def _queries() -> dict[str, str]:
+    return parse_named_queries(STORE_SQL.read_text(encoding="utf-8"))
+
+
+def q(name: str) -> str:
+    """The SQL of a named statement of the training store."""
+    return _queries()[name]
+
+
+@functools.cache
+def _literal_format(dimension: int) -> str:
+    # One %-format call per vector is several times faster than formatting each float.
+    return "[" + ",".join(["%.7g"] * dimension) + "]"
+
+
+def vector_literal(vector: list[float]) -> str:
+    """pgvector's text form of a vector (7 significant digits: the column stores float4)."""
+    return _literal_format(len(vector)) % tuple(vector)
+
+
+def task_filter(task_id: str) -> str:
+    """JSON for ``cmetadata @> ...``: the rows a task loaded (GIN-indexed)."""
+    return json.dumps({"task_ids": [task_id]})
+
+
+@dataclass
+class SearchHit:
+    id: str
+    collection: str
+    document: str
+    metadata: dict
+    distance: float
+
+
+class TrainingStore:
+    """The training store in one database (usually the pipeline database).
+
+    Args:
+        dsn: DSN of a PostgreSQL database with (or allowed to create) the vector extension.
+    """
+
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+        self.db = Database(dsn, maxconn=2, application_name="data_pipeline.trainer")
+        self._collection_ids: dict[str, str] | None = None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> TrainingStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def describe(self) -> str:
+        """Where the store is, safe to show (database name and host, no password)."""
+        try:
+            params = psycopg2.extensions.parse_dsn(self.dsn)
+        except psycopg2.ProgrammingError:
+            return "the training store"
+        host = params.get("host") or "localhost"
+        host = "a local socket" if host.startswith("/") else host
+        return f"database {params.get('dbname', '?')!r} on {host}"
+
+    # Schema -------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        with self.db.transaction(dict_rows=False) as cur:
+            cur.execute(
+                "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
+                (EMBEDDING_TABLE, COLLECTION_TABLE),
+            )
+            return bool(cur.fetchone()[0])
+
+    def ensure(self, dimension: int) -> None:
+        """Create the extension, tables, indexes and collections when missing (idempotent)."""
+        with self.db.transaction() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            self._ensure_extension(cur)
+            columns = self._columns(cur)
+            if columns:
+                self._check_layout(columns)
+            statement = pgsql.SQL(q("create_store")).format(dimension=pgsql.Literal(dimension))
+            cur.execute(statement)
+            for name in COLLECTIONS:
+                cur.execute(
+                    q("ensure_collection"),
+                    {"uuid": str(uuid.uuid5(_COLLECTION_NS, name)), "name": name},
+                )
+        self._collection_ids = None
+
+    def _ensure_extension(self, cur) -> None:
+        cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'")
+        if cur.fetchone():
+            return
+        cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
+        if not cur.fetchone():
+            raise StepFailed(
+                "the training load needs the PostgreSQL 'vector' extension (pgvector), which "
+                f"the server of the training store ({self.describe()}) does not have: install "
+                "pgvector there, or set VECTOR_DATABASE_URL to a server that has it"
+            )
+        cur.execute("SAVEPOINT create_vector")
+        try:
+            cur.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        except psycopg2.Error as exc:
+            cur.execute("ROLLBACK TO SAVEPOINT create_vector")
+            first = str(exc).strip().splitlines()[0]
+            raise StepFailed(
+                "the training load needs the 'vector' extension in "
+                f"{self.describe()}, and creating it failed ({first}); ask an administrator "
+                "to run CREATE EXTENSION vector there"
+            ) from None
+
+    @staticmethod
+    def _columns(cur) -> dict[str, dict]:
+        cur.execute(q("embedding_columns"))
+        return {r["name"]: dict(r) for r in cur.fetchall()}
+
+    @staticmethod
+    def _check_layout(columns: dict[str, dict]) -> None:
+        if "id" not in columns and "custom_id" in columns:
+            raise StepFailed(
+                "langchain_pg_embedding has the old langchain_community layout (uuid, "
+                "custom_id); this store uses the langchain_postgres layout (id VARCHAR primary "
+                "key) that Vanna's PG_VectorStore reads: rename or drop the old table"
+            )
+        missing = {"id", "collection_id", "embedding", "document", "cmetadata"} - set(columns)
+        if missing:
+            raise StepFailed(
+                f"langchain_pg_embedding lacks the columns {sorted(missing)} of the "
+                "langchain_postgres layout"
+            )
+        if columns["cmetadata"]["type"] != "jsonb":
+            raise StepFailed("langchain_pg_embedding.cmetadata must be JSONB (use_jsonb=True)")
+
+    def dimension(self) -> int | None:
+        """The dimension of stored vectors: the column's, else a row's; None when unknown."""
+        with self.db.transaction() as cur:
+            columns = self._columns(cur)
+            if "embedding" not in columns:
+                return None
+            if columns["embedding"]["typmod"] > 0:
+                return int(columns["embedding"]["typmod"])
+            cur.execute(q("sample_dimension"))
+            row = cur.fetchone()
+            return int(row["dims"]) if row else None
+
+    def check_dimension(self, dimension: int, embedder_name: str = "the embedder") -> None:
+        """Fail clearly when the store holds vectors of another size than the embedder's.
+        An empty store of another size is simply re-typed."""
+        stored = self.dimension()
+        if stored is None or stored == dimension:
+            return
+        if self.total() == 0:
+            self._retype(dimension)
+            return
+        raise StepFailed(
+            f"the training store holds {stored}-dimension vectors but {embedder_name} makes "
+            f"{dimension}-dimension ones: run with truncate_vector_tables (and "
+            "backup_vector_tables to keep a copy), or configure an embedder of "
+            f"{stored} dimensions"
+        )
+
+    def _retype(self, dimension: int) -> None:
+        with self.db.transaction(dict_rows=False) as cur:
+            cur.execute(
+                pgsql.SQL("ALTER TABLE {} ALTER COLUMN embedding TYPE vector({})").format(
+                    pgsql.Identifier(EMBEDDING_TABLE), pgsql.Literal(dimension)
+                )
+            )
+        logger.info("training store re-typed to %d-dimension vectors", dimension)
+
+    def collection_ids(self) -> dict[str, str]:
+        if self._collection_ids is None:
+            with self.db.transaction() as cur:
+                cur.execute(q("collection_ids"))
+                self._collection_ids = {r["name"]: r["uuid"] for r in cur.fetchall()}
+        return self._collection_ids
+
+    # Loading ------------------------------------------------------------------------------
+    def encode_batch(
+        self,
+        documents: list[TrainingDocument],
+        vectors,
+        *,
+        task_id: str | None = None,
+        db_name: str | None = None,
+    ) -> bytes:
+        """The binary COPY payload of a batch (see :mod:`.copy_format`)."""
+        ids = self.collection_ids()
+        rows = [
+            (doc.doc_id, ids[doc.collection], doc.content, _metadata(doc, task_id, db_name))
+            for doc in documents
+        ]
+        return encode_rows(rows, vectors)
+
+    def insert_encoded(self, payload: bytes) -> set[str]:
+        """Insert an encoded batch in one transaction; return the ids inserted now.
+
+        Ids already present are left as they are, except that this task joins their
+        ``task_ids``.
+        """
+        with self.db.transaction(dict_rows=False) as cur:
+            cur.execute(q("create_stage"))
+            cur.copy_expert(q("copy_stage"), io.BytesIO(payload))
+            cur.execute(q("insert_embeddings"))
+            returned = cur.fetchall()
+        return {row_id for row_id, inserted in returned if inserted}
+
+    def insert_batch(
+        self,
+        documents: list[TrainingDocument],
+        vectors,
+        *,
+        task_id: str | None = None,
+        db_name: str | None = None,
+    ) -> set[str]:
+        """Insert documents with their vectors; return the ids inserted now."""
+        if not documents:
+            return set()
+        return self.insert_encoded(
+            self.encode_batch(documents, vectors, task_id=task_id, db_name=db_name)
+        )
+
+    def load(self, documents, embedder, **kwargs):
+        """Embed and insert documents; see :func:`data_pipeline.trainer.loader.load_documents`."""
+        from data_pipeline.trainer.loader import load_documents
+
+        return load_documents(self, documents, embedder, **kwargs)
+
+    # Reading and maintenance --------------------------------------------------------------
+    def counts(self, task_id: str | None = None) -> dict[str, int]:
+        """Rows per collection (of one task when given); every collection is listed."""
+        result = dict.fromkeys(COLLECTIONS, 0)
+        if not self.exists():
+            return result
+        with self.db.transaction() as cur:
+            if task_id is None:
+                cur.execute(q("counts"))
+            else:
+                cur.execute(
+                    q("counts_for_task"), {"task_id": task_id, "task_filter": task_filter(task_id)}
+                )
+            result.update({r["name"]: int(r["n"]) for r in cur.fetchall()})
+        return result
+
+    def total(self) -> int:
+        return sum(self.counts().values())
+
+    def purge_task(self, task_id: str) -> dict:
+        """Remove the vectors a task loaded; rows another task loaded too are kept (without
+        this task in their ``task_ids``).
+
+        Returns:
+            ``{"removed": {collection: n}, "kept_shared": m}``.
+        """
+        removed = dict.fromkeys(COLLECTIONS, 0)
+        if not self.exists():
+            return {"removed": removed, "kept_shared": 0}
+        params = {"task_id": task_id, "task_filter": task_filter(task_id)}
+        with self.db.transaction(dict_rows=False) as cur:
+            cur.execute(q("purge_task_delete"), params)
+            for (name,) in cur.fetchall():
+                removed[name] = removed.get(name, 0) + 1
+            cur.execute(q("purge_task_release"), params)
+            kept = cur.rowcount
+        logger.info(
+            "purged the training data of %s: %s removed, %d kept (shared)", task_id, removed, kept
+        )
+        return {"removed": removed, "kept_shared": kept}
+
+    def backup(self, out_dir: Path) -> list[Path]:
+        """CSV copies of both tables (``COPY ... TO STDOUT``) in ``out_dir``, timestamped."""
+        if not self.exists():
+            logger.info("no training store tables yet: nothing to back up")
+            return []
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+        written = []
+        with self.db.transaction(dict_rows=False) as cur:
+            # One transaction: both files show the same moment (REPEATABLE READ snapshot).
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            for table, name in (
+                (COLLECTION_TABLE, "backup_collections"),
+                (EMBEDDING_TABLE, "backup_embeddings"),
+            ):
+                path = _free_name(out_dir / f"{table}_{stamp}.csv")
+                tmp = path.with_name(path.name + ".part")
+                with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                    cur.copy_expert(q(name), fh)
+                os.replace(tmp, path)
+                written.append(path)
+        logger.info("backed up the training store to %s", ", ".join(p.name for p in written))
+        return written
+
+    def truncate(self, dimension: int | None = None) -> dict[str, int]:
+        """Empty the embedding table (collections stay); when ``dimension`` differs from the
+        column's, re-type the column. Returns the rows removed per collection."""
+        if not self.exists():
+            return dict.fromkeys(COLLECTIONS, 0)
+        before = self.counts()
+        with self.db.transaction(dict_rows=False) as cur:
+            cur.execute(pgsql.SQL("TRUNCATE {}").format(pgsql.Identifier(EMBEDDING_TABLE)))
+        if dimension is not None and self.dimension() not in (None, dimension):
+            self._retype(dimension)
+        logger.info("truncated the training store: %s rows removed", before)
+        return before
+
+    def search(
+        self,
+        text: str,
+        embedder,
+        *,
+        collection: str | None = None,
+        k: int = 5,
+        task_id: str | None = None,
+    ) -> list[SearchHit]:
+        """The ``k`` documents nearest to ``text`` by cosine distance (``<=>``)."""
+        if collection is not None and collection not in COLLECTIONS:
+            raise ValueError(f"collection must be one of {', '.join(COLLECTIONS)}")
+        if not self.exists():
+            return []
+        vector = vector_literal(embedder.embed([text])[0])
+        params = {
+            "vector": vector,
+            "collection": collection,
+            "task_id": task_id,
+            "task_filter": task_filter(task_id) if task_id else "{}",
+            "k": max(1, int(k)),
+        }
+        with self.db.transaction() as cur:
+            cur.execute(q("search"), params)
+            rows = cur.fetchall()
+        return [
+            SearchHit(
+                r["id"], r["collection"], r["document"], r["cmetadata"] or {}, float(r["distance"])
+            )
+            for r in rows
+        ]
+
+
+def _metadata(doc: TrainingDocument, task_id: str | None, db_name: str | None) -> str:
+    meta = {
+        "id": doc.doc_id,
+        "task_id": task_id,
+        "task_ids": [task_id] if task_id else [],
+        "source_file": doc.source_file,
+        "db_name": db_name,
+        "collection": doc.collection,
+        **doc.extra,
+    }
+    return json.dumps(meta, ensure_ascii=False)
+
+
+def _free_name(path: Path) -> Path:
+    n = 1
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
+        n += 1
+    return candidate
+
+
+def ensure_store(dsn: str, dimension: int) -> TrainingStore:
+    """Open the store at ``dsn``, creating it when missing and checking the vector size."""
+    store = TrainingStore(dsn)
+    try:
+        store.ensure(dimension)
+        store.check_dimension(dimension)
+    except BaseException:
+        store.close()
+        raise
+    return store

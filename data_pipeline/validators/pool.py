@@ -1,0 +1,182 @@
+"""A small pool of read-only connections to the business database, for the validator.
+
+Every connection is set up once (read-only by default, statement timeout) so that a check
+costs one round trip. Connection failures become :class:`core.errors.SourceUnavailable`
+with a message naming the database and no password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+
+import psycopg2
+from psycopg2.extensions import parse_dsn
+
+from core.errors import SourceUnavailable
+from core.secrets import mask_secrets
+
+logger = logging.getLogger(__name__)
+
+# One statement, our own text: the session defaults every check relies on.
+_SETUP = (
+    "SELECT set_config('default_transaction_read_only', 'on', false),"
+    " set_config('statement_timeout', %s, false),"
+    " current_setting('standard_conforming_strings')"
+)
+
+
+def describe_target(dsn: str) -> str:
+    """``database "x" on host`` for messages (never the password)."""
+    try:
+        parts = parse_dsn(dsn)
+    except Exception:
+        return "the business database"
+    host = parts.get("host") or "localhost"
+    if host.startswith("/"):
+        host = f"socket {host}"
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f'business database "{parts.get("dbname", "?")}" on {host}{port}'
+
+
+class SourcePool:
+    """At most ``size`` connections, created lazily and configured once.
+
+    Args:
+        dsn: business database DSN.
+        size: maximum connections (and concurrent checks).
+        statement_timeout_ms: session ``statement_timeout``.
+        autocommit: True for EXPLAIN checks (each statement its own read-only transaction);
+            False for execute checks (explicit ``BEGIN READ ONLY`` transactions).
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        size: int,
+        statement_timeout_ms: int,
+        autocommit: bool,
+        connect_timeout: int = 10,
+    ):
+        self.dsn = dsn
+        self.size = size
+        self.statement_timeout_ms = statement_timeout_ms
+        self.autocommit = autocommit
+        self.connect_timeout = connect_timeout
+        self.backslash_escapes = False  # standard_conforming_strings = off on the server
+        self._idle: list = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(size)
+        self._closed = False
+
+    def _connect(self):
+        try:
+            conn = psycopg2.connect(
+                self.dsn,
+                connect_timeout=self.connect_timeout,
+                application_name="data_pipeline_validator",
+            )
+        except psycopg2.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SourceUnavailable(
+                f"cannot connect to {describe_target(self.dsn)}: {mask_secrets(first)}"
+            ) from None
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(_SETUP, (str(self.statement_timeout_ms),))
+                self.backslash_escapes = cur.fetchone()[2] != "on"
+            if not self.autocommit:
+                conn.autocommit = False
+                conn.set_session(readonly=True)  # every transaction: BEGIN READ ONLY
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def check(self) -> None:
+        """Open (or reuse) one connection and run a trivial query."""
+        with self.connection() as handle:
+            conn = handle.get()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT 1")
+                if not conn.autocommit:
+                    conn.rollback()
+            except psycopg2.Error as exc:
+                handle.broken()
+                raise SourceUnavailable(
+                    f"{describe_target(self.dsn)} does not answer: {mask_secrets(str(exc))}"
+                ) from None
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[_Handle]:
+        """Borrow a slot; the handle opens a connection on first use and gives it back."""
+        self._slots.acquire()
+        handle = _Handle(self)
+        try:
+            yield handle
+        finally:
+            handle.release()
+            self._slots.release()
+
+    def discard_if_needed(self, conn, sqlstate: str | None) -> None:
+        """Close a connection whose query timed out (its state is not worth trusting)."""
+        if sqlstate == "57014" and not conn.closed:
+            conn.close()
+
+    def _take_idle(self):
+        with self._lock:
+            while self._idle:
+                conn = self._idle.pop()
+                if not conn.closed:
+                    return conn
+        return None
+
+    def _give_back(self, conn) -> None:
+        with self._lock:
+            if not self._closed and not conn.closed:
+                self._idle.append(conn)
+                return
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+class _Handle:
+    """One borrowed slot: at most one live connection, replaced when it breaks."""
+
+    def __init__(self, pool: SourcePool):
+        self._pool = pool
+        self._conn = None
+
+    def get(self):
+        if self._conn is None or self._conn.closed:
+            self._conn = self._pool._take_idle() or self._pool._connect()
+        return self._conn
+
+    def broken(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+    def release(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            if not conn.closed and not conn.autocommit:
+                try:
+                    conn.rollback()
+                except psycopg2.Error:
+                    conn.close()
+            self._pool._give_back(conn)

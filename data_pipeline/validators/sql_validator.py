@@ -1,0 +1,359 @@
+"""Checks that SQL really runs on the business database, without ever changing it.
+
+Each SQL goes through a static check first (:mod:`.statement_guard`, and
+:func:`data_pipeline.sql_checks.parse_single_select` when the lexer cannot prove the statement
+read-only), then to PostgreSQL on a small pool of connections, concurrently:
+
+* ``explain`` level: ``EXPLAIN`` of the statement. Each pooled connection is set up once with
+  ``default_transaction_read_only = on`` and a session ``statement_timeout``, in autocommit,
+  so every EXPLAIN runs in its own read-only transaction at the cost of one round trip
+  (BEGIN / SET LOCAL / ROLLBACK per SQL would triple it).
+* ``execute`` level: the query itself inside ``BEGIN READ ONLY`` (psycopg2 read-only
+  session), through a server-side cursor from which at most ``row_limit`` rows are fetched,
+  then rolled back. Catches run-time errors EXPLAIN cannot see (bad casts of real data).
+
+Only one statement is ever sent: the lexer cuts the text at a trailing ``;`` and refuses
+anything with a ``;`` in the middle. A connection whose query timed out or broke is discarded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
+
+import psycopg2
+
+from core.errors import Cancelled, SourceUnavailable
+from core.secrets import mask_secrets
+from data_pipeline.sql_checks import SQLCheckError, parse_single_select
+from data_pipeline.validators.pool import SourcePool
+from data_pipeline.validators.statement_guard import inspect_statement
+
+logger = logging.getLogger(__name__)
+
+LEVELS = ("explain", "execute")
+ERROR_KINDS = (
+    "syntax", "unknown_table", "unknown_column", "type_error", "not_read_only",
+    "multiple_statements", "timeout", "other",
+)  # fmt: skip
+
+_SQLSTATE_KINDS = {
+    "42601": "syntax",  # syntax_error
+    "42P01": "unknown_table",  # undefined_table
+    "3F000": "unknown_table",  # invalid_schema_name
+    "42703": "unknown_column",  # undefined_column
+    "42702": "unknown_column",  # ambiguous_column
+    "42P09": "unknown_column",  # ambiguous_alias
+    "42883": "type_error",  # undefined_function: no function/operator for these types
+    "42725": "type_error",  # ambiguous_function
+    "42804": "type_error",  # datatype_mismatch
+    "42846": "type_error",  # cannot_coerce
+    "42P18": "type_error",  # indeterminate_datatype
+    "25006": "not_read_only",  # read_only_sql_transaction
+    "57014": "timeout",  # query_canceled (statement_timeout)
+}
+
+
+def error_kind_for(sqlstate: str | None) -> str:
+    """Our error kind for a PostgreSQL SQLSTATE code."""
+    if not sqlstate:
+        return "other"
+    if sqlstate in _SQLSTATE_KINDS:
+        return _SQLSTATE_KINDS[sqlstate]
+    if sqlstate.startswith("22"):  # data exceptions: invalid input for a type, overflow, ...
+        return "type_error"
+    return "other"
+
+
+def static_error_kind(reason: str) -> str:
+    """Error kind for a static-check reason of :mod:`data_pipeline.sql_checks`."""
+    text = reason.lower()
+    if "exactly one statement" in text:
+        return "multiple_statements"
+    if text.startswith(("syntax error", "cannot parse", "empty sql")):
+        return "syntax"
+    return "not_read_only"
+
+
+@dataclass
+class ValidationResult:
+    """The verdict on one SQL.
+
+    ``error`` is a clean one-line message (PostgreSQL's primary message or the static
+    reason); ``hint`` is PostgreSQL's hint when it gave one (useful for repair).
+    """
+
+    sql: str
+    valid: bool
+    error: str | None = None
+    error_kind: str | None = None
+    duration_ms: float = 0.0
+    sqlstate: str | None = None
+    hint: str | None = None
+    stage: str = "database"  # "static" when the static check rejected it
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Static:
+    ok: bool
+    body: str = ""
+    reason: str | None = None
+    kind: str | None = None
+
+
+class SQLValidator:
+    """Validates SQL against one database, concurrently, read-only.
+
+    Args:
+        dsn: the business database (never written).
+        max_concurrency: connections and worker threads.
+        statement_timeout_ms: server-side limit for each check.
+        level: ``explain`` or ``execute``.
+        row_limit: rows fetched at most at ``execute`` level.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        max_concurrency: int = 4,
+        statement_timeout_ms: int = 5000,
+        level: str = "explain",
+        row_limit: int = 1000,
+        connect_timeout: int = 10,
+    ):
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+        self.level = level
+        self.max_concurrency = max(1, int(max_concurrency))
+        self.statement_timeout_ms = int(statement_timeout_ms)
+        self.row_limit = max(1, int(row_limit))
+        self.pool = SourcePool(
+            dsn,
+            size=self.max_concurrency,
+            statement_timeout_ms=self.statement_timeout_ms,
+            autocommit=level == "explain",
+            connect_timeout=connect_timeout,
+        )
+        self._static_cache: dict[str, _Static] = {}
+        self._cache_lock = threading.Lock()
+
+    # Lifecycle ---------------------------------------------------------------------------
+    def check_connection(self) -> None:
+        """Raise SourceUnavailable (password masked) unless the database answers."""
+        self.pool.check()
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __enter__(self) -> SQLValidator:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # Static check ------------------------------------------------------------------------
+    def static_check(self, sql: str) -> _Static:
+        """Lexical guard, then the full parse only when the lexer cannot decide. Cached."""
+        key = sql if isinstance(sql, str) else ""
+        cached = self._static_cache.get(key)
+        if cached is not None:
+            return cached
+        guard = inspect_statement(key, backslash_escapes=self.pool.backslash_escapes)
+        if not guard.ok:
+            result = _Static(False, reason=guard.reason, kind=guard.kind)
+        elif guard.clean:
+            result = _Static(True, body=guard.body)
+        else:
+            try:
+                parse_single_select(guard.body)
+                result = _Static(True, body=guard.body)
+            except SQLCheckError as exc:
+                result = _Static(False, reason=str(exc), kind=static_error_kind(str(exc)))
+        with self._cache_lock:
+            if len(self._static_cache) > 50_000:
+                self._static_cache.clear()
+            self._static_cache[key] = result
+        return result
+
+    # One SQL -----------------------------------------------------------------------------
+    def validate(self, sql: str) -> ValidationResult:
+        """Validate one SQL (thread-safe)."""
+        return self.validate_many([sql])[0]
+
+    def _check(self, sql: str, conn) -> ValidationResult:
+        started = time.perf_counter()
+        static = self.static_check(sql)
+        if not static.ok:
+            return ValidationResult(
+                sql, False, static.reason, static.kind, _ms(started), stage="static"
+            )
+        try:
+            if self.level == "explain":
+                with conn.cursor() as cur:
+                    cur.execute("EXPLAIN (COSTS OFF) " + static.body)
+            else:
+                self._execute(conn, static.body)
+        except psycopg2.Error as exc:
+            if not exc.pgcode:  # not the SQL's fault: the connection broke
+                raise
+            self.pool.discard_if_needed(conn, exc.pgcode)
+            return self._failure(sql, exc, started)
+        except ValueError as exc:  # e.g. NUL characters, refused by libpq
+            return ValidationResult(sql, False, f"cannot send SQL: {exc}", "syntax", _ms(started))
+        return ValidationResult(sql, True, duration_ms=_ms(started))
+
+    def _execute(self, conn, body: str) -> None:
+        """Run the query read-only, fetching at most row_limit rows, then roll back."""
+        try:
+            with conn.cursor() as cur:
+                # One statement holding the user's query; the transaction is BEGIN READ ONLY.
+                cur.execute("DECLARE dp_validate NO SCROLL CURSOR FOR " + body)
+                cur.execute(f"FETCH FORWARD {self.row_limit} FROM dp_validate")
+        finally:
+            if not conn.closed:
+                conn.rollback()
+
+    def _failure(self, sql: str, exc: psycopg2.Error, started: float) -> ValidationResult:
+        kind = error_kind_for(exc.pgcode)
+        diag = exc.diag
+        message = (diag.message_primary or str(exc).strip().splitlines()[0]).strip()
+        if kind == "timeout" and "timeout" in message:
+            message = f"statement timeout after {self.statement_timeout_ms} ms"
+        return ValidationResult(
+            sql,
+            False,
+            mask_secrets(message),
+            kind,
+            _ms(started),
+            sqlstate=exc.pgcode,
+            hint=diag.message_hint,
+        )
+
+    # Many SQL ----------------------------------------------------------------------------
+    def validate_many(
+        self,
+        sqls: Iterable[str],
+        progress: Callable[[int, int], None] | None = None,
+        is_cancelled: Callable[[], bool] | None = None,
+    ) -> list[ValidationResult]:
+        """Validate ``sqls`` concurrently; results keep the input order.
+
+        Identical SQL texts are checked once. ``progress(done, total)`` and ``is_cancelled()``
+        are called from the calling thread only (a few times per second); cancellation stops
+        the workers, cancels the queries in flight and raises Cancelled.
+        """
+        items = list(sqls)
+        total = len(items)
+        first_of: dict[str, int] = {}
+        unique: list[int] = []
+        for i, sql in enumerate(items):
+            key = sql if isinstance(sql, str) else ""
+            if key not in first_of:
+                first_of[key] = i
+                unique.append(i)
+        results: list[ValidationResult | None] = [None] * total
+        run = _Run(self, items, unique, results)
+        workers = min(self.max_concurrency, len(unique))
+        if workers <= 1 and progress is None and is_cancelled is None:
+            run.work()
+        elif workers >= 1:
+            with ThreadPoolExecutor(workers, thread_name_prefix="sql-validate") as executor:
+                futures = [executor.submit(run.work) for _ in range(workers)]
+                run.supervise(futures, progress, is_cancelled, total, first_of)
+        run.raise_failure()
+        for i, sql in enumerate(items):
+            if results[i] is None:
+                source = results[first_of[sql if isinstance(sql, str) else ""]]
+                results[i] = replace(source, sql=sql)
+        if progress is not None:
+            progress(total, total)
+        return results  # type: ignore[return-value]
+
+
+class _Run:
+    """Shared state of one validate_many call: a work list and the connections in flight."""
+
+    def __init__(self, validator: SQLValidator, items, unique, results):
+        self.validator, self.items, self.results = validator, items, results
+        self._queue = iter(unique)
+        self._lock = threading.Lock()
+        self.done = 0
+        self.stop = threading.Event()
+        self.failure: BaseException | None = None
+        self.in_flight: set = set()
+
+    def _next(self) -> int | None:
+        with self._lock:
+            return None if self.stop.is_set() else next(self._queue, None)
+
+    def work(self) -> None:
+        try:
+            with self.validator.pool.connection() as handle:
+                while (index := self._next()) is not None:
+                    self.results[index] = self._one(handle, self.items[index])
+                    with self._lock:
+                        self.done += 1
+        except BaseException as exc:
+            with self._lock:
+                self.failure = self.failure or exc
+            self.stop.set()
+
+    def _one(self, handle, sql) -> ValidationResult:
+        """Check one SQL; on a broken connection retry once on a fresh one."""
+        for attempt in (1, 2):
+            conn = handle.get()
+            with self._lock:
+                self.in_flight.add(conn)
+            try:
+                return self.validator._check(sql, conn)
+            except psycopg2.Error as exc:
+                handle.broken()
+                if attempt == 2 or self.stop.is_set():
+                    raise SourceUnavailable(
+                        "business database connection lost during validation: "
+                        + mask_secrets(str(exc).strip().splitlines()[0] if str(exc) else "")
+                    ) from None
+                logger.warning("connection to the business database broke; reconnecting")
+            finally:
+                with self._lock:
+                    self.in_flight.discard(conn)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def supervise(self, futures, progress, is_cancelled, total, first_of) -> None:
+        """Report progress and watch for cancellation until the workers finish."""
+        from concurrent.futures import wait
+
+        reported = -1
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=0.2)
+            if is_cancelled is not None and not self.stop.is_set() and is_cancelled():
+                self.stop.set()
+                with self._lock:
+                    flying = list(self.in_flight)
+                for conn in flying:  # cancel queries in flight: do not wait for timeouts
+                    with contextlib.suppress(psycopg2.Error):
+                        conn.cancel()
+                with self._lock:
+                    self.failure = self.failure or Cancelled("the run was cancelled")
+            if progress is not None and self.done != reported and pending:
+                reported = self.done
+                # Duplicates are free; scale the unique count to the whole list.
+                progress(min(total, round(reported * total / max(1, len(first_of)))), total)
+
+    def raise_failure(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)

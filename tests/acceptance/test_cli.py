@@ -1,0 +1,348 @@
+"""The command line as a user runs it: ``python data_pipeline/schema_workflow.py`` as a real
+process on the demo source, tracked in a real pipeline database (issue 4's acceptance)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import psycopg2
+import psycopg2.extras
+import pytest
+
+from data_pipeline.outputs import sha256_of
+from data_pipeline.tasks.models import STEP_NAMES
+from tests.conftest import new_database
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = PROJECT_ROOT / "data_pipeline" / "schema_workflow.py"
+CONTEXT_ZH = "高速公路服务区管理系统：服务区、档口、车流量与营业收入"
+CONTEXT_EN = "Highway service area operations: areas, shops, traffic and revenue"
+PASSWORD = "S3cret-Pw_42"
+
+
+def _query(dsn: str, sql: str, params=None) -> list[dict]:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            cur.execute(sql, params)
+            return [dict(r) for r in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def _vector_counts(dsn: str) -> dict[str, int]:
+    rows = _query(
+        dsn,
+        "SELECT c.name, count(e.id) AS n FROM langchain_pg_collection c "
+        "LEFT JOIN langchain_pg_embedding e ON e.collection_id = c.uuid GROUP BY c.name",
+    )
+    return {r["name"]: r["n"] for r in rows}
+
+
+@pytest.fixture(scope="module")
+def cli_dsn(pg_admin_dsn, template_db) -> str:
+    """One pipeline database for the module (the full run is shared by several tests)."""
+    return new_database(pg_admin_dsn, template_db)
+
+
+@pytest.fixture(scope="module")
+def cli_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def env(cli_dsn, demo_dsn, cli_root) -> dict:
+    keep = ("PATH", "HOME", "TMPDIR")
+    base = {k: os.environ[k] for k in keep if k in os.environ}
+    return {
+        **base,
+        "LC_ALL": "C.UTF-8",
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "PIPELINE_DATABASE_URL": cli_dsn,
+        "DATA_PIPELINE_ROOT": str(cli_root / "data"),
+        "SOURCE_DEMO_URL": demo_dsn,
+        "LOAD_DEMO_SOURCE": "false",
+        "HEARTBEAT_INTERVAL_SECONDS": "1",
+        "HEARTBEAT_TIMEOUT_SECONDS": "10",
+    }
+
+
+@pytest.fixture(scope="module")
+def table_list(demo_dsn, cli_root) -> Path:
+    """Every table of the demo database, with a comment line."""
+    rows = _query(
+        demo_dsn,
+        "SELECT table_schema || '.' || table_name AS name FROM information_schema.tables "
+        "WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', "
+        "'information_schema') ORDER BY 1",
+    )
+    assert len(rows) >= 5
+    path = cli_root / "tables.txt"
+    path.write_text("# 演示库的全部表 / all demo tables\n" + "\n".join(r["name"] for r in rows))
+    return path
+
+
+def run_cli(env: dict, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def _manual_tasks(dsn: str) -> list[dict]:
+    return _query(dsn, "SELECT * FROM data_pipeline_tasks WHERE created_by = 'manual' ORDER BY id")
+
+
+@pytest.fixture(scope="module")
+def full_run(env, cli_dsn, table_list):
+    """One tracked complete run on the demo source, its progress sampled while it runs."""
+    samples: list[tuple[str, int]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        conn = psycopg2.connect(cli_dsn)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                while not done.is_set():
+                    cur.execute(
+                        "SELECT status, progress FROM data_pipeline_tasks "
+                        "WHERE created_by = 'manual' AND status = 'running'"
+                    )
+                    samples.extend(cur.fetchall())
+                    time.sleep(0.02)
+        finally:
+            conn.close()
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.monotonic()
+    proc = run_cli(
+        env, "--db-connection", "source:demo", "--table-list", str(table_list),
+        "--business-context", CONTEXT_ZH,
+    )  # fmt: skip
+    duration = time.monotonic() - started
+    done.set()
+    sampler.join(5)
+    [task] = _manual_tasks(cli_dsn)
+    return SimpleNamespace(
+        proc=proc, task=task, folder=Path(task["output_directory"]), samples=samples,
+        duration=duration, vectors=_vector_counts(cli_dsn),
+    )  # fmt: skip
+
+
+def test_full_run_exits_0_and_writes_every_file(full_run, env):
+    proc = full_run.proc
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folder = full_run.folder
+    assert folder.parent == Path(env["DATA_PIPELINE_ROOT"])
+    names = [p.name for p in folder.iterdir()]
+    assert any(n.endswith(".ddl") for n in names)
+    assert any(n.endswith("_detail.md") for n in names)
+    assert any(re.fullmatch(r"qs_demo_business_\d{8}_\d{6}_pair\.json", n) for n in names)
+    assert any(re.fullmatch(r"sql_validation_\d{8}_\d{6}_summary\.log", n) for n in names)
+    assert any(re.fullmatch(r"sql_validation_\d{8}_\d{6}_report\.json", n) for n in names)
+    assert {"task_result.json", "data_pipeline.log", "table_list.txt"} <= set(names)
+    result = json.loads((folder / "task_result.json").read_text("utf-8"))
+    assert result["status"] == "completed" and list(result["steps"]) == list(STEP_NAMES)
+    # Not a terminal: plain log lines, no progress bar; a summary at the end.
+    assert "\r" not in proc.stdout and "status:   completed" in proc.stdout
+    assert full_run.task["id"] in proc.stdout and str(folder) in proc.stdout
+    print(f"full CLI run on the demo source: {full_run.duration:.1f} s")
+
+
+def test_full_run_is_tracked_in_the_task_tables(full_run, cli_dsn):
+    task = full_run.task
+    assert re.fullmatch(r"manual_\d{8}_\d{6}(_[a-z0-9]{1,8})?", task["id"])
+    assert task["status"] == "completed" and task["created_by"] == "manual"
+    assert task["progress"] == 100 and task["db_name"] == "demo_business"
+    assert task["step_status"] == dict.fromkeys(STEP_NAMES, "completed")
+    assert task["result"]["status"] == "completed"
+    executions = _query(
+        cli_dsn, "SELECT * FROM data_pipeline_task_executions WHERE task_id = %s ORDER BY id",
+        (task["id"],),
+    )  # fmt: skip
+    assert [(e["execution_step"], e["status"]) for e in executions] == [
+        (s, "completed") for s in STEP_NAMES
+    ]
+    assert all(e["execution_id"].startswith(f"{task['id']}_step_") for e in executions)
+    outputs = _query(
+        cli_dsn, "SELECT * FROM data_pipeline_task_outputs WHERE task_id = %s", (task["id"],)
+    )
+    paths = {o["file_path"]: o for o in outputs}
+    assert len(outputs) >= 10 and "task_result.json" in paths
+    for path, row in paths.items():
+        assert row["content_hash"] == sha256_of(full_run.folder / path), path
+    primary = {p for p, o in paths.items() if o["is_primary"]}
+    assert any(p.endswith("_pair.json") for p in primary) and "metadata.txt" in primary
+    assert {o["step_name"] for o in outputs} >= set(STEP_NAMES) - {"training_load"}
+    steps = _query(
+        cli_dsn, "SELECT DISTINCT step_name FROM data_pipeline_task_logs WHERE task_id = %s",
+        (task["id"],),
+    )  # fmt: skip
+    assert {r["step_name"] for r in steps} >= set(STEP_NAMES)
+    # Progress, as sampled while running, never went backwards.
+    values = [p for status, p in full_run.samples if status == "running"]
+    assert values, "the run was never seen running"
+    assert values == sorted(values) and values[-1] < 100
+
+
+def test_full_run_loaded_vectors_and_step_4_again_adds_nothing(full_run, env, cli_dsn):
+    before = full_run.vectors
+    assert set(before) == {"sql", "ddl", "documentation"} and all(before.values())
+    task_id = full_run.task["id"]
+    again = run_cli(env, "--task-id", task_id, "--execution-mode", "single", "--single-step", "4")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _vector_counts(cli_dsn) == before
+    [task] = _manual_tasks(cli_dsn)
+    assert task["status"] == "completed"  # every step is completed again
+    last = _query(
+        cli_dsn, "SELECT * FROM data_pipeline_task_executions WHERE task_id = %s "
+        "ORDER BY id DESC LIMIT 1", (task_id,),
+    )[0]  # fmt: skip
+    assert last["execution_step"] == "training_load" and last["status"] == "completed"
+    assert last["execution_result"]["totals"]["inserted"] == 0
+
+
+def test_untracked_steps_1_then_2_in_one_folder(env, cli_dsn, table_list, tmp_path):
+    out = tmp_path / "out"
+    tasks_before = _query(cli_dsn, "SELECT count(*) AS n FROM data_pipeline_tasks")[0]["n"]
+    common = ["--no-db-tracking", "--output-dir", str(out), "--db-connection", "source:demo",
+              "--business-context", CONTEXT_EN]  # fmt: skip
+    # Step 1 on a terminal: the live progress bar is drawn with carriage returns.
+    code, screen = _run_on_a_terminal(
+        env, *common, "--table-list", str(table_list), "--execution-mode", "single",
+        "--single-step", "1",
+    )  # fmt: skip
+    assert code == 0, screen[-3000:]
+    assert "\r" in screen and re.search(r"\[#+-*\]\s+\d+%  step 1/4 ddl_generation", screen)
+    assert any(out.glob("*.ddl")) and any(out.glob("*_detail.md"))
+    step2 = run_cli(env, *common, "--single-step", "2")
+    assert step2.returncode == 0, step2.stderr[-3000:]
+    assert "status:   partial_completed" in step2.stdout and "not tracked" in step2.stdout
+    assert list(out.glob("qs_demo_business_*_pair.json")) and (out / "data_pipeline.log").is_file()
+    result = json.loads((out / "task_result.json").read_text("utf-8"))
+    assert result["tracked"] is False and list(result["steps"]) == ["qa_generation"]
+    assert _query(cli_dsn, "SELECT count(*) AS n FROM data_pipeline_tasks")[0]["n"] == tasks_before
+
+
+def _run_on_a_terminal(env: dict, *args: str, timeout: float = 120) -> tuple[int, str]:
+    """Run the command line with a pseudo-terminal as stdout/stderr; return (code, output)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), *args], cwd=PROJECT_ROOT, env={**env, "COLUMNS": "120"},
+        stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
+    )  # fmt: skip
+    os.close(slave)
+    chunks, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.wait(timeout=10), b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--table-list", "BAD"], "line 3"),
+        (["--db-connection", "source:nowhere"], "unknown source 'nowhere'"),
+        (["--execution-mode", "single"], "--single-step"),
+        (["--execution-mode", "complete", "--single-step", "2"], "--single-step"),
+        (["--single-step", "2", "--skip-steps", "3"], "complete mode only"),
+        (["--skip-steps", "3,x"], "--skip-steps"),
+        (["--task-id", "../etc"], "invalid task id"),
+    ],
+)
+def test_bad_arguments_exit_2(args, message, env, cli_dsn, tmp_path):
+    bad_list = tmp_path / "bad.txt"
+    bad_list.write_text("# 表清单\npublic.service_area\n1bad-name\n", encoding="utf-8")
+    good_list = tmp_path / "good.txt"
+    good_list.write_text("public.service_area\n", encoding="utf-8")
+    args = [str(bad_list) if a == "BAD" else a for a in args]
+    defaults = {"--db-connection": "source:demo", "--business-context": CONTEXT_ZH}
+    for option, value in defaults.items():
+        if option not in args:
+            args += [option, value]
+    if "--table-list" not in args:
+        args += ["--table-list", str(good_list)]
+    before = _query(cli_dsn, "SELECT count(*) AS n FROM data_pipeline_tasks")[0]["n"]
+    proc = run_cli(env, *args, timeout=60)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert _query(cli_dsn, "SELECT count(*) AS n FROM data_pipeline_tasks")[0]["n"] == before
+
+
+def test_unreachable_business_database_fails_with_exit_1_and_masked_password(
+    env, cli_dsn, table_list
+):
+    dsn = f"postgresql://reader:{PASSWORD}@127.0.0.1:1/sales?connect_timeout=2"
+    proc = run_cli(
+        env, "--db-connection", dsn, "--table-list", str(table_list), "--business-context",
+        CONTEXT_EN,
+    )  # fmt: skip
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    [task] = [t for t in _manual_tasks(cli_dsn) if t["db_name"] == "sales"]
+    assert task["status"] == "failed" and task["error_step"] == "ddl_generation"
+    assert "step 1 (ddl_generation) failed" in task["error_message"]
+    assert "127.0.0.1" in task["error_message"]
+    assert task["step_status"]["qa_generation"] == "pending"
+    assert "failed" in proc.stdout and "ddl_generation" in proc.stdout
+    folder = Path(task["output_directory"])
+    seen = [proc.stdout, proc.stderr, task["error_message"], json.dumps(task["result"])]
+    seen += [p.read_text("utf-8", "replace") for p in folder.rglob("*") if p.is_file()]
+    seen += [
+        r["message"]
+        for r in _query(
+            cli_dsn, "SELECT message FROM data_pipeline_task_logs WHERE task_id = %s",
+            (task["id"],),
+        )
+    ]  # fmt: skip
+    assert len(seen) > 5
+    assert not [s for s in seen if PASSWORD in s]
+
+
+def test_ctrl_c_exits_130_and_marks_the_task_cancelled(env, cli_dsn, table_list):
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--db-connection", "source:demo", "--table-list",
+         str(table_list), "--business-context", CONTEXT_ZH, "--skip-training-load"],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    known = {t["id"] for t in _manual_tasks(cli_dsn)}
+    deadline = time.monotonic() + 60
+    task_id = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        running = [t for t in _manual_tasks(cli_dsn) if t["id"] not in known]
+        if running and running[0]["status"] == "running" and running[0]["current_step"]:
+            task_id = running[0]["id"]
+            break
+        time.sleep(0.02)
+    assert task_id, "the run was never seen running"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (out, err)
+    [task] = [t for t in _manual_tasks(cli_dsn) if t["id"] == task_id]
+    assert task["status"] == "cancelled"
+    assert "Traceback" not in err
+    running = _query(
+        cli_dsn, "SELECT count(*) AS n FROM data_pipeline_task_executions "
+        "WHERE task_id = %s AND status = 'running'", (task_id,),
+    )[0]["n"]  # fmt: skip
+    assert running == 0

@@ -1,0 +1,293 @@
+"""The web console in headless Chromium against the real service and real executor processes.
+
+One walk-through does what a person does on the demo source: create a task from the form,
+watch it complete (timeline, live logs), download the pair file, run step 3 again, delete it.
+Other tests cover the list (filters, pagination, narrow window), the form's error display
+(400 next to the fields, 409 with a link to the running task, cancel), and token mode.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from tests.browser.conftest import start_service
+
+pytestmark = pytest.mark.browser
+
+CONTEXT_ZH = "高速公路服务区经营管理：服务区、档口、合同、每日营收与车流量统计"
+NAME_ZH = "服务区营收 browser walk-through"
+
+
+def api(service, method: str, path: str, token: str | None = None, **kw):
+    headers = kw.pop("headers", {})
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return requests.request(method, service.url(path), headers=headers, timeout=30, **kw)
+
+
+def wait_for_status(service, task_id: str, statuses: set[str], timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = api(service, "GET", f"/tasks/{task_id}").json()["data"]
+        if task["status"] in statuses:
+            return task
+        time.sleep(0.3)
+    raise AssertionError(f"{task_id} did not reach {statuses}: {task['status']}\n{service.tail()}")
+
+
+def test_console_page_and_static_files(service):
+    """``/`` is the console, its assets are served with the right types, nothing escapes."""
+    index = requests.get(f"{service.base}/", timeout=10)
+    assert index.status_code == 200
+    assert index.headers["Content-Type"].startswith("text/html")
+    assert "script-src 'self'" in index.headers["Content-Security-Policy"]
+    assert '<script type="module" src="/console/static/js/app.js">' in index.text
+    js = requests.get(f"{service.base}/console/static/js/app.js", timeout=10)
+    assert js.status_code == 200
+    assert "javascript" in js.headers["Content-Type"]
+    css = requests.get(f"{service.base}/console/static/console.css", timeout=10)
+    assert css.headers["Content-Type"].startswith("text/css")
+    assert "Noto Sans CJK SC" in css.text
+    for bad in ("/console/static/../__init__.py", "/console/static/%2e%2e/__init__.py"):
+        assert requests.get(f"{service.base}{bad}", timeout=10).status_code == 404
+    assert requests.get(f"{service.base}/favicon.ico", timeout=10).status_code == 200
+
+
+def test_walk_through_create_watch_download_rerun_delete(service, page, tmp_path):
+    page.goto(f"{service.base}/")
+    expect(page.locator("#task-table")).to_be_visible()
+    page.get_by_role("link", name="+ New task").click()
+    expect(page).to_have_url(re.compile(r"#/new$"))
+
+    # The form: the demo source's tables, picked with the filter + "select all shown".
+    expect(page.locator("#db_connection")).to_have_value("source:demo")
+    expect(page.locator(".table-item")).to_have_count(9)
+    expect(page.locator('.table-item[data-table="service_area"]')).to_contain_text("服务区")
+    page.fill("#table-search", "stall")
+    expect(page.locator(".table-item")).to_have_count(2)
+    page.check("#table-select-all")
+    page.fill("#table-search", "")
+    page.check('.table-item[data-table="service_area"] input')
+    page.check('.table-item[data-table="daily_revenue"] input')
+    expect(page.locator("#table-count")).to_have_text("4 of 9 selected")
+    page.fill("#task_name", NAME_ZH)
+    page.fill("#business_context", CONTEXT_ZH)
+    page.click(".advanced summary")
+    page.fill("#theme_count", "2")
+    page.fill("#questions_per_theme", "4")
+    page.click("#create-task")
+
+    # The task page: live logs arrive while it runs, then the run completes.
+    expect(page).to_have_url(re.compile(r"#/tasks/task_\d{8}_\d{6}"), timeout=15_000)
+    task_id = page.url.rsplit("/", 1)[1]
+    expect(page.locator("#task-title")).to_have_text(NAME_ZH)
+    expect(page.locator(".log-line").first).to_be_visible(timeout=30_000)
+    expect(page.locator("#task-header .badge")).to_have_text("completed", timeout=90_000)
+    expect(page.locator("#task-progress")).to_have_text("100%")
+    for step in ("ddl_generation", "qa_generation", "sql_validation", "training_load"):
+        item = page.locator(f'.step[data-step="{step}"]')
+        expect(item).to_have_attribute("data-status", "completed")
+        expect(item.locator(".step-duration")).not_to_have_text("—")
+        expect(item.locator(".step-times dd").first).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d "))
+    logs = page.locator(".log-line")
+    assert logs.count() > 5
+    steps_seen = set(page.locator(".log-line").evaluate_all("ls => ls.map(l => l.dataset.step)"))
+    assert {"ddl_generation", "qa_generation", "sql_validation", "training_load"} <= steps_seen
+    expect(page.locator("#log-state")).to_have_text("run finished")
+
+    # Log filters work on what arrived.
+    page.select_option("#log-step", "qa_generation")
+    shown = page.locator(".log-line").evaluate_all("ls => ls.map(l => l.dataset.step)")
+    assert shown and set(shown) == {"qa_generation"}
+    page.select_option("#log-step", "")
+    page.select_option("#log-level", "WARNING")
+    levels = set(page.locator(".log-line").evaluate_all("ls => ls.map(l => l.dataset.level)"))
+    assert levels <= {"WARNING", "ERROR", "CRITICAL"}
+    page.select_option("#log-level", "INFO")
+
+    # The pair file: primary, downloadable, a JSON array of question/sql.
+    pair_row = page.locator("#files-table tr.primary-file", has_text="_pair.json").first
+    expect(pair_row).to_be_visible()
+    with page.expect_download() as info:
+        pair_row.get_by_role("link", name="Download").click()
+    download = info.value
+    assert re.fullmatch(r"qs_demo_business_\d{8}_\d{6}_pair\.json", download.suggested_filename)
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    pairs = json.loads(saved.read_text(encoding="utf-8"))
+    assert isinstance(pairs, list) and pairs
+    assert all(set(p) >= {"question", "sql"} for p in pairs)
+    assert any(re.search(r"[\u4e00-\u9fff]", p["question"]) for p in pairs)
+
+    # Run step 3 again: force is pre-ticked for a completed step; a new execution appears.
+    page.click("#btn-run-step")
+    page.select_option("#run-step-select", "3")
+    expect(page.locator("#run-force")).to_be_checked()
+    page.locator("dialog.modal").get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator("#action-msg")).to_contain_text("Started")
+    wait_for_status(service, task_id, {"completed", "failed"}, timeout=60)
+    expect(page.locator("#task-header .badge")).to_have_text("completed", timeout=15_000)
+    executions = api(service, "GET", f"/tasks/{task_id}/executions").json()["data"]["executions"]
+    reruns = [e for e in executions if e["step"] == "sql_validation"]
+    assert len(reruns) == 2 and all(e["status"] == "completed" for e in reruns)
+    assert reruns[-1]["force_executed"]
+    page.click(".runs summary")
+    expect(page.locator("#runs-table tbody tr")).to_have_count(len(executions))
+
+    # Delete with purge: back on the list, the task is gone.
+    page.click("#btn-delete")
+    page.check("#delete-purge")
+    page.locator("dialog.modal").get_by_role("button", name="Delete task").click()
+    expect(page).to_have_url(re.compile(r"#/tasks$"))
+    expect(page.locator(".toast")).to_contain_text("deleted")
+    expect(page.locator(f'tr[data-task-id="{task_id}"]')).to_have_count(0)
+    assert api(service, "GET", f"/tasks/{task_id}").status_code == 404
+
+    assert page.errors.unexpected() == []
+
+
+def test_form_errors_conflict_and_cancel(service, page):
+    """400 details appear next to their fields; 409 links to the running task; cancel works."""
+    page.goto(f"{service.base}/#/new")
+    expect(page.locator(".table-item")).to_have_count(9)
+    page.click("#create-task")  # no table, no business context
+    expect(page.locator("#form-alert .alert-error")).to_be_visible()
+    expect(page.locator("#err-business_context")).to_contain_text("required")
+    expect(page.locator('[data-field="business_context"]')).to_have_class(re.compile("has-error"))
+
+    page.click("#tab-paste")
+    page.fill("#table-paste", "service_area\n# comment\nbad name!\n")
+    page.fill("#business_context", "English context: service areas")
+    page.click("#create-task")
+    expect(page.locator("#err-table_list")).to_contain_text("line 3")
+    expect(page.locator("#err-business_context")).to_be_empty()
+
+    # A long run keeps the only slot busy: the form's create is refused with a link to it.
+    body = {
+        "task_name": "long run",
+        "parameters": {
+            "db_connection": "source:demo",
+            "table_list": ["service_area", "stall", "daily_revenue", "vehicle_flow"],
+            "business_context": "Highway service areas",
+            "theme_count": 20,
+            "questions_per_theme": 50,
+        },
+    }
+    created = api(service, "POST", "/tasks", json=body)
+    assert created.status_code == 201, created.text
+    running_id = created.json()["data"]["task_id"]
+    page.fill("#table-paste", "service_area")
+    page.click("#create-task")
+    alert = page.locator("#conflict-alert")
+    expect(alert).to_contain_text("A task is already running")
+    alert.get_by_role("link", name=f"Open {running_id}").click()
+    expect(page).to_have_url(re.compile(f"#/tasks/{running_id}$"))
+    expect(page.locator("#task-header .badge")).to_have_text("running")
+
+    page.click("#btn-cancel")
+    page.locator("dialog.modal").get_by_role("button", name="Cancel run").click()
+    expect(page.locator("#task-header .badge")).to_have_text("cancelled", timeout=20_000)
+    final = wait_for_status(service, running_id, {"cancelled"}, timeout=5)
+    assert final["status"] == "cancelled"
+    assert page.errors.unexpected(400, 409) == []
+
+
+def test_list_filters_pagination_and_narrow_window(service, page):
+    """Pending tasks (created without starting) fill two pages; filters and a phone width."""
+    ids = []
+    for i in range(23):
+        name = f"批量任务 {i:02d}" if i % 2 else f"batch task {i:02d}"
+        body = {
+            "task_name": name,
+            "start": False,
+            "parameters": {
+                "db_connection": "source:demo",
+                "table_list": ["service_area"],
+                "business_context": "分页测试 pagination",
+            },
+        }
+        res = api(service, "POST", "/tasks", json=body)
+        assert res.status_code == 201, res.text
+        ids.append(res.json()["data"]["task_id"])
+    total = api(service, "GET", "/tasks", params={"limit": 1}).json()["data"]["total"]
+
+    page.goto(f"{service.base}/#/tasks")
+    expect(page.locator("tr.task-row")).to_have_count(20)
+    expect(page.locator(".pager")).to_contain_text(f"1–20 of {total}")
+    page.get_by_role("button", name="Next ›").click()
+    expect(page.locator("tr.task-row")).to_have_count(total - 20)
+    expect(page).to_have_url(re.compile(r"page=2"))
+
+    page.select_option("#filter-status", "pending")
+    expect(page.locator(".pager")).to_contain_text("1–20 of 23")
+    page.fill("#filter-q", "批量任务")
+    expect(page.locator("tr.task-row")).to_have_count(11)
+    expect(page.locator("tr.task-row").first).to_contain_text("批量任务")
+    page.select_option("#filter-status", "completed")
+    expect(page.locator(".empty-row")).to_contain_text("No task matches")
+
+    # Reloading keeps the filters (they live in the address).
+    page.select_option("#filter-status", "pending")
+    page.reload()
+    expect(page.locator("#filter-q")).to_have_value("批量任务")
+    expect(page.locator("tr.task-row")).to_have_count(11)
+
+    # Narrow window: no horizontal scrolling, rows become cards.
+    page.set_viewport_size({"width": 390, "height": 800})
+    expect(page.locator("tr.task-row").first).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    page.locator("tr.task-row").first.locator("a.task-link").click()
+    expect(page.locator("#task-header .badge")).to_have_text("pending")
+    expect(page.locator(".step")).to_have_count(4)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    page.goto(f"{service.base}/#/new")
+    expect(page.locator(".table-item")).to_have_count(9)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+
+    for task_id in ids:
+        assert api(service, "DELETE", f"/tasks/{task_id}").status_code == 200
+    assert page.errors.unexpected() == []
+
+
+def test_token_mode_asks_once_per_tab(pg_admin_dsn, template_db, demo_dsn, browser_home, context):
+    token = "s3cret-token-42"
+    svc = start_service(
+        pg_admin_dsn, template_db, demo_dsn, browser_home, "token",
+        DATA_PIPELINE_API_TOKEN=token,
+    )  # fmt: skip
+    try:
+        assert requests.get(svc.url("/tasks"), timeout=10).status_code == 401
+        page = context.new_page()
+        from tests.browser.conftest import ConsoleErrors
+
+        errors = ConsoleErrors(page)
+        page.goto(f"{svc.base}/#/new")
+        dialog = page.locator("dialog.modal")
+        expect(dialog).to_be_visible()
+        page.fill("#token-input", "wrong")
+        page.get_by_role("button", name="Use token").click()
+        expect(dialog).to_contain_text("refused")
+        page.fill("#token-input", token)
+        page.get_by_role("button", name="Use token").click()
+        expect(dialog).to_have_count(0)
+        expect(page.locator(".table-item")).to_have_count(9)
+
+        page.goto(f"{svc.base}/#/tasks")
+        expect(page.locator(".empty-row")).to_contain_text("No tasks yet")
+        page.reload()
+        expect(page.locator(".empty-row")).to_be_visible()
+        expect(page.locator("dialog.modal")).to_have_count(0)
+        stored = page.evaluate("sessionStorage.getItem('dataPipeline.apiToken')")
+        assert stored == token
+        assert errors.unexpected(401) == []
+    finally:
+        svc.stop()
