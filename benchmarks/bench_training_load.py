@@ -39,14 +39,21 @@ from data_pipeline.trainer.documents import (  # noqa: E402
     question_sql_document,
 )
 from data_pipeline.trainer.embedders import HashingEmbedder  # noqa: E402
-from data_pipeline.trainer.vector_store import (  # noqa: E402
-    TrainingStore,
-    _metadata,
-    q,
-    vector_literal,
-)
+from data_pipeline.trainer.store_schema import row_metadata, vector_literal  # noqa: E402
+from data_pipeline.trainer.vector_store import TrainingStore  # noqa: E402
 
-TOPICS_ZH = ["服务区", "营业收入", "车流量", "加油站", "档口", "商品销售", "订单", "停车位", "公司", "路段"]
+TOPICS_ZH = [
+    "服务区",
+    "营业收入",
+    "车流量",
+    "加油站",
+    "档口",
+    "商品销售",
+    "订单",
+    "停车位",
+    "公司",
+    "路段",
+]
 TOPICS_EN = ["service area", "revenue", "traffic", "fuel station", "shop", "sales", "orders",
              "parking", "company", "highway segment"]  # fmt: skip
 TYPES = ["integer", "bigint", "numeric(12,2)", "varchar(50)", "text", "date", "timestamp",
@@ -80,9 +87,7 @@ def make_documents(n: int, seed: int = 7) -> list[TrainingDocument]:
             for n_chunk, (section, chunk) in enumerate(chunk_markdown("\n".join(md))):
                 extra = {"section": section, "chunk": n_chunk}
                 docs.append(
-                    TrainingDocument.make(
-                        "documentation", chunk, f"{table}_detail.md", extra=extra
-                    )
+                    TrainingDocument.make("documentation", chunk, f"{table}_detail.md", extra=extra)
                 )
         else:
             c = rng.choice(columns)[0]
@@ -113,7 +118,7 @@ def baseline_load(store: TrainingStore, docs, embedder) -> int:
                     "ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, "
                     "document = EXCLUDED.document, cmetadata = EXCLUDED.cmetadata",
                     (doc.doc_id, ids[doc.collection], vec, doc.content,
-                     _metadata(doc, "bench_baseline", "bench")),
+                     row_metadata(doc, "bench_baseline", "bench")),
                 )  # fmt: skip
                 conn.commit()
                 added += cur.rowcount
@@ -135,8 +140,10 @@ def run(dsn: str, n_docs: int, n_baseline: int) -> dict:
         baseline_load(store, base_docs, HashingEmbedder(384))
         base_s = time.perf_counter() - t
         base_rate = len(base_docs) / base_s
-        print(f"baseline (row by row): {len(base_docs)} docs in {base_s:.2f} s = {base_rate:.0f} docs/s")
-        store.truncate()
+        print(
+            f"baseline (row by row): {len(base_docs)} docs in {base_s:.2f} s = {base_rate:.0f} docs/s"
+        )
+        store.truncate_vector_tables()
 
         t = time.perf_counter()
         first = store.load(docs, HashingEmbedder(384), task_id="bench_ours", db_name="bench")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 MASK = "***"
@@ -17,9 +18,14 @@ _FIELD = re.compile(
 )
 
 
+# Every pattern above needs "://" or one of these words: strings without any (most of
+# them) skip the substitutions after one quick scan.
+_HINT = re.compile(r"://|pass|pwd|api_?key|secret|token", re.I)
+
+
 def mask_secrets(text: str) -> str:
     """Replace passwords in URIs, key=value DSNs and ``password: x`` fields by ``***``."""
-    if not text:
+    if not text or not _HINT.search(text):
         return text
     text = _URI_PASSWORD.sub(lambda m: m["pre"] + (MASK if m["pw"] else "") + "@", text)
     text = _KV_PASSWORD.sub(lambda m: m["pre"] + MASK, text)
@@ -37,6 +43,7 @@ def mask_value(value):
     return value
 
 
+@functools.lru_cache(maxsize=4096)  # the same few keys come back in every answer
 def _is_secret_key(key: str) -> bool:
     k = key.lower()
     return any(w in k for w in ("password", "passwd", "secret", "api_key", "apikey", "token"))

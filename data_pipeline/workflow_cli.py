@@ -17,7 +17,7 @@ from pathlib import Path
 from app_config import DEMO_SOURCE_URL, Config, ConfigError
 from core.errors import InvalidInput, PipelineError
 from core.secrets import mask_secrets
-from core.task_logging import CONSOLE_FORMAT, MaskingFormatter, configure_logging
+from core.task_logging import CONSOLE_FORMAT, ContextFilter, MaskingFormatter, configure_logging
 from data_pipeline.cli_params import UsageError, build_params, read_table_list
 from data_pipeline.progress_display import ProgressDisplay
 from data_pipeline.run_tracking import CancelSignal, Heartbeat
@@ -106,6 +106,9 @@ def _configure_console(verbose: int, display: ProgressDisplay) -> None:
     configure_logging(level, console=False)
     handler = display.log_handler() if display.enabled else logging.StreamHandler(sys.stderr)
     handler.setFormatter(MaskingFormatter(CONSOLE_FORMAT))
+    # The first handler to see a record fixes its task/step attributes for the handlers after
+    # it (the run's file and database handlers): it must set them from the log context.
+    handler.addFilter(ContextFilter())
     handler.setLevel(level)
     logging.getLogger().addHandler(handler)
 

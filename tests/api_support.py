@@ -80,7 +80,7 @@ class ApiServer:
         self.data_root.mkdir(parents=True, exist_ok=True)
         for _attempt in range(3):
             self.port = free_port()
-            log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+            log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(
                 [sys.executable, str(PROJECT_ROOT / "citu_app.py"), "--port", str(self.port)],
                 cwd=str(PROJECT_ROOT),
@@ -149,3 +149,67 @@ def demo_task_body(**parameters) -> dict:
     }
     params.update(parameters)
     return {"task_name": "服务区经营分析 demo", "parameters": params}
+
+
+SLOW_SOURCE_SQL = """
+CREATE TABLE slow_setting (delay float8 NOT NULL);
+INSERT INTO slow_setting VALUES (%(delay)s);
+CREATE TABLE area (id int PRIMARY KEY, name text NOT NULL, region text NOT NULL, opened date);
+COMMENT ON TABLE area IS '服务区 (service area)';
+COMMENT ON COLUMN area.region IS '所属片区';
+INSERT INTO area
+SELECT g, '服务区 ' || g, CASE WHEN g %% 2 = 0 THEN '东区' ELSE '西区' END, date '2020-01-01' + g
+FROM generate_series(1, 40) g;
+-- Every row read through the view waits: a business database with a slow view, so that a
+-- run stays in step 1 long enough to be killed, cancelled or outlive an API restart.
+CREATE FUNCTION slow_pass(integer) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $f$
+BEGIN PERFORM pg_sleep((SELECT delay FROM slow_setting)); RETURN true; END $f$;
+CREATE VIEW area_report AS
+SELECT a.id, a.name, a.region, a.opened FROM area a WHERE slow_pass(a.id);
+COMMENT ON VIEW area_report IS '片区报表（慢视图）';
+"""
+SLOW_TABLES = ["area", "area_report"]
+
+
+def make_slow_source(admin_dsn: str, delay: float) -> str:
+    """A small business database whose view ``area_report`` takes ``delay`` s per row."""
+    import psycopg2
+
+    from tests.conftest import new_database
+
+    dsn = new_database(admin_dsn)
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(SLOW_SOURCE_SQL, {"delay": delay})
+    finally:
+        conn.close()
+    return dsn
+
+
+def set_slow_delay(dsn: str, delay: float) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("UPDATE slow_setting SET delay = %s", (delay,))
+    finally:
+        conn.close()
+
+
+def slow_task_body(**parameters) -> dict:
+    params = {
+        "db_connection": "source:slow",
+        "business_context": "服务区片区报表 (area reports)",
+        "table_list": SLOW_TABLES,
+    }
+    params.update(parameters)
+    return {"task_name": "慢视图任务", "parameters": params}
+
+
+def process_group_alive(pgid: int) -> bool:
+    """Whether any process of the group is left (zombies count as gone)."""
+    from data_pipeline.launcher import group_alive
+
+    return group_alive(pgid)

@@ -205,7 +205,7 @@ def download_log(task_id: str):
         raise NotFound(f"task {task.id} has no log file yet")
     return send_file(
         path,
-        mimetype="text/plain; charset=utf-8",
+        mimetype="text/plain",
         as_attachment=True,
         download_name=f"{task.id}_{LOG_FILE_NAME}",
         max_age=0,

@@ -7,6 +7,7 @@ from urllib.parse import quote
 from core.secrets import mask_value
 from data_pipeline.api import schemas
 from data_pipeline.api.common import API_PREFIX, relative_folder, task_links
+from data_pipeline.params import WorkflowParams
 from data_pipeline.steps import STEP_TITLES
 from data_pipeline.tasks.models import STEP_NAMES, Task
 
@@ -73,11 +74,17 @@ def step_details(task: Task, executions: list[dict]) -> list[dict]:
     return details
 
 
+def _ordered(parameters: dict) -> dict:
+    """Parameters in the documented order (JSONB keeps its own)."""
+    known = [k for k in WorkflowParams.model_fields if k in parameters]
+    return {k: parameters[k] for k in [*known, *sorted(set(parameters) - set(known))]}
+
+
 def task_detail(task: Task, executions: list[dict]) -> dict:
     detail = schemas.TaskDetail(
         **_summary_fields(task),
         business_context=task.business_context,
-        parameters=mask_value(task.parameters or {}),
+        parameters=mask_value(_ordered(task.parameters or {})),
         result=task.result,
         output_directory=relative_folder(task),
         step_details=step_details(task, executions),

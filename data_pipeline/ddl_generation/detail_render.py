@@ -84,33 +84,32 @@ def column_line(table: TableMeta, col: ColumnMeta, extras: TableExtras | None = 
     return text
 
 
-def _relationships(table: TableMeta, schema: SchemaMetadata | None) -> list[str]:
+def incoming_foreign_keys(schema: SchemaMetadata) -> dict[tuple[str, str], list]:
+    """``(schema, table)`` → ``[(referencing table, ForeignKey)]`` over the whole schema."""
+    incoming: dict[tuple[str, str], list] = {}
+    for other in schema.tables:
+        for fk in other.foreign_keys:
+            incoming.setdefault((fk.ref_schema, fk.ref_table), []).append((other, fk))
+    return incoming
+
+
+def _relationships(table: TableMeta, incoming: dict | None) -> list[str]:
     lines = []
     for fk in table.foreign_keys:
         cols = ", ".join(fk.columns)
         ref_cols = ", ".join(fk.ref_columns)
-        kind = (
-            " (self-reference)"
-            if (fk.ref_schema, fk.ref_table)
-            == (
-                table.schema,
-                table.name,
-            )
-            else ""
-        )
+        is_self = (fk.ref_schema, fk.ref_table) == (table.schema, table.name)
         lines.append(
             f"- {table.qualified_name} ({cols}) → {fk.ref_schema}.{fk.ref_table} ({ref_cols})"
-            f"{kind}, constraint {fk.name}"
+            f"{' (self-reference)' if is_self else ''}, constraint {fk.name}"
         )
-    for other in schema.tables if schema else []:
+    for other, fk in (incoming or {}).get((table.schema, table.name), []):
         if (other.schema, other.name) == (table.schema, table.name):
             continue
-        for fk in other.foreign_keys:
-            if (fk.ref_schema, fk.ref_table) == (table.schema, table.name):
-                lines.append(
-                    f"- referenced by {other.qualified_name} ({', '.join(fk.columns)}) →"
-                    f" ({', '.join(fk.ref_columns)}), constraint {fk.name}"
-                )
+        lines.append(
+            f"- referenced by {other.qualified_name} ({', '.join(fk.columns)}) →"
+            f" ({', '.join(fk.ref_columns)}), constraint {fk.name}"
+        )
     return lines
 
 
@@ -120,8 +119,12 @@ def render_detail(
     db_name: str,
     schema: SchemaMetadata | None = None,
     extras: TableExtras | None = None,
+    incoming: dict | None = None,
 ) -> str:
-    """The ``_detail.md`` text of ``table`` (``schema`` adds "referenced by" lines)."""
+    """The ``_detail.md`` text of ``table``; ``schema`` (or its precomputed
+    :func:`incoming_foreign_keys`) adds "referenced by" lines."""
+    if incoming is None and schema is not None:
+        incoming = incoming_foreign_keys(schema)
     title = table.qualified_name + (f" ({_one_line(table.comment)})" if table.comment else "")
     out = [f"# {title}", ""]
     out.append(f"Purpose: {_one_line(table.comment) if table.comment else '(no comment)'}")
@@ -145,7 +148,7 @@ def render_detail(
     out += facts
     out += ["", "## Columns", ""]
     out += [column_line(table, col, extras) for col in table.columns]
-    relationships = _relationships(table, schema)
+    relationships = _relationships(table, incoming)
     out += ["", "## Relationships", ""]
     out += relationships or ["- none"]
     return "\n".join(out) + "\n"

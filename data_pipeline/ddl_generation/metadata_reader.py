@@ -6,7 +6,10 @@ a count that stops after ``exact_count_max_rows + 1`` rows (skipped when the pla
 estimate already says the table is large), a sample (``TABLESAMPLE SYSTEM`` on large tables,
 ``LIMIT`` on small ones) and one query confirming the enum-like candidates of the table.
 
-The business database is only read: the session is read-only, with a statement timeout and a
+The data queries of different tables run over a few connections at once (``parallel``,
+default 4): they are many small round trips, and the server works on them concurrently.
+
+The business database is only read: every session is read-only, with a statement timeout and a
 lock timeout, and each table's data queries run in their own short transaction so that locks
 are not held across the whole run.
 """
@@ -14,23 +17,30 @@ are not held across the whole run.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
 
 from core.errors import Cancelled, SourceUnavailable
-from core.secrets import mask_secrets
-from data_pipeline.ddl_generation import sampling
 from data_pipeline.ddl_generation.catalog import (
-    SAMPLEABLE_KINDS,
     RelationInfo,
     TableExtras,
     build_table,
     catalog_query,
     resolve,
+)
+from data_pipeline.ddl_generation.table_data import (
+    CountingTupleCursor,
+    DataSettings,
+    TableDataReader,
+    first_line,
 )
 from data_pipeline.schema_model import SchemaMetadata, TableMeta
 from data_pipeline.table_list import split_qualified
@@ -38,6 +48,7 @@ from data_pipeline.table_list import split_qualified
 logger = logging.getLogger(__name__)
 
 MIN_SERVER_VERSION = 120000  # pg_partition_tree, attgenerated
+TABLES_PER_CONNECTION = 10  # no extra connection for fewer tables than this
 
 
 class _CountingCursor(psycopg2.extras.RealDictCursor):
@@ -70,6 +81,7 @@ class MetadataReader:
         db_name: str | None = None,
         is_cancelled: Callable[[], bool] | None = None,
         progress: Callable[[int, int], None] | None = None,
+        parallel: int = 4,
     ):
         self.dsn = dsn
         self.sample_rows = max(0, int(sample_rows))
@@ -83,6 +95,8 @@ class MetadataReader:
         self.statements = 0
         self.warnings: dict[str, list[str]] = {}
         self.extras: dict[str, TableExtras] = {}
+        self.parallel = max(1, int(parallel))
+        self._lock = threading.Lock()
 
     # Connection -------------------------------------------------------------------------
     def connect(self) -> psycopg2.extensions.connection:
@@ -97,7 +111,7 @@ class MetadataReader:
             )
         except psycopg2.Error as exc:
             raise SourceUnavailable(
-                f"cannot connect to the business database: {_first_line(exc)}"
+                f"cannot connect to the business database: {first_line(exc)}"
             ) from None
         # Every transaction of this session is read-only; REPEATABLE READ gives the catalog
         # queries one consistent snapshot.
@@ -118,33 +132,79 @@ class MetadataReader:
     def read(self, tables: list[str]) -> tuple[SchemaMetadata, dict[str, str]]:
         """Metadata of ``tables`` (list names) and, per failed table, why it failed."""
         started = time.monotonic()
-        conn = self.connect()
+        conns = [self.connect()]
         try:
-            meta, errors, infos, stats = self._read_catalog(conn, tables)
-            self.progress(0, len(meta.tables))
-            for done, table in enumerate(meta.tables, start=1):
-                if self.is_cancelled():
-                    raise Cancelled("the run was cancelled")
-                self._read_data(conn, table, infos[table.qualified_name], stats)
-                self.progress(done, len(meta.tables))
-        except psycopg2.OperationalError as exc:
-            raise SourceUnavailable(f"business database query failed: {_first_line(exc)}") from None
+            meta, errors, infos, stats = self._read_catalog(conns[0], tables)
+            self._read_all_data(conns, meta.tables, infos, stats)
+        except psycopg2.Error as exc:
+            raise SourceUnavailable(f"business database query failed: {first_line(exc)}") from None
         finally:
-            self.statements = conn.statements
-            conn.close()
+            self.statements = sum(c.statements for c in conns)
+            for conn in conns:
+                conn.close()
         logger.info(
-            "read metadata of %d table(s) in %.2f s (%d catalog queries, %d statements)",
+            "read metadata of %d table(s) in %.2f s (%d catalog queries, %d statements,"
+            " %d connection(s))",
             len(meta.tables),
             time.monotonic() - started,
             self.catalog_queries,
             self.statements,
+            len(conns),
         )
         return meta, errors
+
+    def _read_all_data(self, conns: list, tables: list[TableMeta], infos, stats) -> None:
+        """Run the data queries of every table, spread over up to ``parallel`` connections;
+        progress and cancellation are handled here, in the calling thread."""
+        total = len(tables)
+        if self.is_cancelled():
+            raise Cancelled("the run was cancelled")
+        self.progress(0, total)
+        wanted = min(self.parallel, max(1, total // TABLES_PER_CONNECTION))
+        while len(conns) < wanted:
+            conns.append(self.connect())
+        settings = DataSettings(self.sample_rows, self.exact_count_max_rows, self.enum_max_distinct)
+        todo, finished, stop = deque(tables), queue.Queue(), threading.Event()
+
+        def work(conn) -> None:
+            reader = TableDataReader(conn, settings, self._warn)
+            try:
+                while not stop.is_set():
+                    try:
+                        table = todo.popleft()
+                    except IndexError:
+                        return
+                    info, base_types = infos[table.qualified_name]
+                    reader.read(table, info, base_types, stats.get(table.qualified_name, {}))
+                    finished.put(table)
+            except BaseException:
+                stop.set()  # the other workers stop too; the error is raised below
+                raise
+
+        done = 0
+        with ThreadPoolExecutor(len(conns), thread_name_prefix="metadata") as pool:
+            futures = [pool.submit(work, conn) for conn in conns]
+            while done < total and not stop.is_set():
+                try:
+                    finished.get(timeout=0.2)
+                    done += 1
+                    self.progress(done, total)
+                except queue.Empty:
+                    if all(f.done() for f in futures):
+                        break
+                if self.is_cancelled():
+                    stop.set()
+            for future in futures:
+                future.result()
+        if done < total and self.is_cancelled():
+            raise Cancelled("the run was cancelled")
 
     def _catalog(self, cur, name: str, params: dict | None = None) -> list[dict]:
         self.catalog_queries += 1
         cur.execute(catalog_query(name), params or {})
-        return list(cur.fetchall())
+        # Tuples zipped into dicts: several times faster than RealDictCursor on 10k+ rows.
+        names = [d.name for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def _read_catalog(self, conn, tables: list[str]):
         errors: dict[str, str] = {}
@@ -154,7 +214,7 @@ class MetadataReader:
                 listed.append((name, *split_qualified(name)))
             except ValueError as exc:
                 errors[name] = f"invalid table name {name!r}: {exc}"
-        with conn.cursor() as cur:
+        with conn.cursor(cursor_factory=CountingTupleCursor) as cur:
             server = self._catalog(cur, "server_info")[0]
             if server["version_num"] < MIN_SERVER_VERSION:
                 raise SourceUnavailable(
@@ -168,9 +228,23 @@ class MetadataReader:
             chosen, not_found, notes = resolve(listed, rel_rows)
             errors.update(not_found)
             oids = [row["oid"] for row in chosen.values()]
+            chosen_by_oid = {row["oid"]: row for row in chosen.values()}
             col_rows = self._catalog(cur, "columns", {"oids": oids})
             con_rows = self._catalog(cur, "constraints", {"oids": oids})
-            stat_rows = self._catalog(cur, "column_stats", {"oids": oids})
+            text_columns = [
+                (chosen_by_oid[r["oid"]]["schema_name"], chosen_by_oid[r["oid"]]["table_name"], r)
+                for r in col_rows
+                if r["type_category"] == "S"
+            ]
+            stat_rows = self._catalog(
+                cur,
+                "column_stats",
+                {
+                    "schemas": [s for s, _, _ in text_columns],
+                    "names": [t for _, t, _ in text_columns],
+                    "columns": [r["attname"] for _, _, r in text_columns],
+                },
+            )
         conn.commit()
 
         by_oid: dict[int, dict[str, list]] = {oid: {"cols": [], "cons": []} for oid in oids}
@@ -185,9 +259,9 @@ class MetadataReader:
         )
         infos: dict[str, tuple[RelationInfo, dict[str, str]]] = {}
         stats: dict[str, dict[str, dict]] = {}
-        stats_by_oid: dict[int, list[dict]] = {}
+        stats_by_table: dict[tuple[str, str], list[dict]] = {}
         for row in stat_rows:
-            stats_by_oid.setdefault(row["oid"], []).append(row)
+            stats_by_table.setdefault((row["schema_name"], row["table_name"]), []).append(row)
         for name, rel in chosen.items():
             parts = by_oid[rel["oid"]]
             table, extras = build_table(rel, parts["cols"], parts["cons"])
@@ -209,103 +283,15 @@ class MetadataReader:
             want_inherited = table.kind == "partitioned table"
             stats[key] = {
                 r["attname"]: r
-                for r in stats_by_oid.get(rel["oid"], [])
+                for r in stats_by_table.get((table.schema, table.name), [])
                 if r["inherited"] == want_inherited
             }
         return meta, errors, infos, stats
 
     def _warn(self, table: str, message: str) -> None:
         logger.warning("%s: %s", table, message)
-        self.warnings.setdefault(table, []).append(message)
-
-    def _query(self, conn, table: TableMeta, what: str, query) -> list[tuple] | None:
-        """Run one data query; a failure (timeout, permission) is a warning, not an error."""
-        try:
-            with conn.cursor(cursor_factory=_PlainCountingCursor) as cur:
-                cur.execute(query)
-                return cur.fetchall()
-        except psycopg2.Error as exc:
-            if conn.closed:
-                raise  # the server went away: read() reports the source as unavailable
-            conn.rollback()
-            self._warn(table.qualified_name, f"{what} skipped: {_first_line(exc)}")
-        return None
-
-    def _read_data(self, conn, table: TableMeta, info_types, stats) -> None:
-        info, base_types = info_types
-        estimate = info.estimated_rows() if table.kind in SAMPLEABLE_KINDS else None
-        limit = self.exact_count_max_rows
-        # Row count: trust a large estimate; otherwise count, but never past limit + 1 rows.
-        if estimate is not None and estimate > limit:
-            table.row_count, table.row_count_exact = estimate, False
-        else:
-            rows = self._query(conn, table, "row count", sampling.bounded_count_sql(table, limit))
-            if rows is not None:
-                n = rows[0][0]
-                if n <= limit:
-                    table.row_count, table.row_count_exact = n, True
-                else:
-                    table.row_count = estimate  # None without statistics
-                    self._warn(
-                        table.qualified_name,
-                        f"more than {limit} rows and no planner statistics (run ANALYZE)",
-                    )
-        sampleable = table.kind in SAMPLEABLE_KINDS and table.row_count is not None
-
-        def percent_for(wanted: int) -> float | None:
-            # TABLESAMPLE only pays off when the table is much bigger than what we want.
-            if not sampleable or table.row_count <= 2 * wanted:
-                return None
-            return sampling.sample_percent(table.row_count, wanted)
-
-        if table.row_count == 0:
-            conn.commit()
-            return
-        if self.sample_rows:
-            self._sample(conn, table, base_types, percent_for)
-        table_stats = stats.get(table.qualified_name, {})
-        candidates = sampling.enum_candidates(
-            table, table_stats, table.row_count, self.enum_max_distinct
-        )
-        if candidates:
-            query = sampling.distinct_sql(
-                table, candidates, self.enum_max_distinct, percent_for(sampling.ENUM_SCAN_ROWS)
-            )
-            rows = self._query(conn, table, "enum-like check", query)
-            if rows:
-                sampling.apply_distinct(candidates, rows[0], table_stats, self.enum_max_distinct)
-        conn.commit()  # ends the table's transaction: no lock outlives its reading
-
-    def _sample(self, conn, table, base_types, percent_for) -> None:
-        # SYSTEM sampling picks whole pages, so rows of one page come together: take a pool
-        # of ~1000 rows from enough pages and pick from it in a pseudo-random but repeatable
-        # order. A plain LIMIT is the fallback when the pool comes back short.
-        pool = max(self.sample_rows * 20, 1000)
-        percent = percent_for(pool)
-        shuffle = table.kind in SAMPLEABLE_KINDS and table.row_count is not None
-        built = sampling.sample_sql(table, base_types, self.sample_rows, percent, shuffle)
-        if built is None:
-            return
-        query, names = built
-        rows = self._query(conn, table, "sample", query)
-        if rows is not None and len(rows) < self.sample_rows and percent is not None:
-            query, names = sampling.sample_sql(table, base_types, self.sample_rows, None, False)
-            rows = self._query(conn, table, "sample", query)
-        if rows:
-            sampling.apply_samples(table, names, rows)
-
-
-class _PlainCountingCursor(psycopg2.extensions.cursor):
-    """Tuple rows for data queries (column names may repeat or be odd); counted too."""
-
-    def execute(self, query, vars=None):
-        self.connection.statements += 1
-        return super().execute(query, vars)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return mask_secrets(text.splitlines()[0] if text else type(exc).__name__)
+        with self._lock:
+            self.warnings.setdefault(table, []).append(message)
 
 
 def read_schema_metadata(

@@ -1,9 +1,8 @@
-"""Reading a few rows of data per table: bounded counts, samples, enum-like columns.
+"""Samples and enum-like columns: which columns to check, and what the answers mean.
 
-Every query here is bounded whatever the table's size: counts stop at
-``exact_count_max_rows + 1`` rows, samples of large tables use ``TABLESAMPLE SYSTEM`` (which
-reads only the sampled pages), and the distinct values of enum-like candidates are taken from
-at most :data:`ENUM_SCAN_ROWS` sampled rows. Identifiers are composed with psycopg2.sql.
+The SQL is built by :mod:`.table_query`; here are the rules around it: sample values made
+JSON-safe, the TABLESAMPLE percentage, which text columns may be enum-like (not keys, not
+identifiers or free text, not ruled out by planner statistics) and when one is confirmed.
 """
 
 from __future__ import annotations
@@ -67,7 +66,7 @@ def json_safe(value: Any) -> Any:
     return json_safe(str(value))
 
 
-def _select_expr(col: ColumnMeta, base_type: str) -> sql.Composable | None:
+def select_expr(col: ColumnMeta, base_type: str) -> sql.Composable | None:
     """What to select of a column for samples: None for binary data; text-like values are
     cut in SQL so a huge document never travels over the wire."""
     ident = sql.Identifier(col.name)
@@ -83,52 +82,6 @@ def sample_percent(estimated_rows: int, wanted_rows: int) -> float:
     if estimated_rows <= 0:
         return 100.0
     return float(min(100.0, max(0.0001, 100.0 * wanted_rows / estimated_rows)))
-
-
-def _source(rel: sql.Composable, percent: float | None) -> sql.Composable:
-    if percent is None or percent >= 100:
-        return rel
-    return sql.SQL("{} TABLESAMPLE SYSTEM ({}) REPEATABLE ({})").format(
-        rel, sql.Literal(round(percent, 6)), sql.Literal(SAMPLE_SEED)
-    )
-
-
-def relation(table: TableMeta) -> sql.Composable:
-    return sql.Identifier(table.schema, table.name)
-
-
-def bounded_count_sql(table: TableMeta, limit: int) -> sql.Composable:
-    """Counts rows but stops after ``limit + 1``: exact for small tables, cheap for big ones."""
-    return sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT {}) AS s").format(
-        relation(table), sql.Literal(limit + 1)
-    )
-
-
-def sample_sql(
-    table: TableMeta,
-    base_types: dict[str, str],
-    n: int,
-    percent: float | None,
-    shuffle: bool,
-) -> tuple[sql.Composable, list[str]] | None:
-    """The sample query and the columns it returns (None when nothing can be sampled).
-
-    With ``shuffle`` the rows read (all of a small table, or a TABLESAMPLE pool) are ordered
-    by a hash of their physical position: spread out, yet the same from run to run.
-    """
-    names, exprs = [], []
-    for col in table.columns:
-        expr = _select_expr(col, base_types.get(col.name, ""))
-        if expr is not None:
-            names.append(col.name)
-            exprs.append(expr)
-    if not exprs:
-        return None
-    order = sql.SQL(" ORDER BY md5(ctid::text)") if shuffle else sql.SQL("")
-    query = sql.SQL("SELECT {} FROM {}{} LIMIT {}").format(
-        sql.SQL(", ").join(exprs), _source(relation(table), percent), order, sql.Literal(n)
-    )
-    return query, names
 
 
 def apply_samples(table: TableMeta, names: list[str], rows: list[tuple]) -> None:
@@ -174,29 +127,6 @@ def enum_candidates(
                 continue
         out.append(col)
     return out[:MAX_ENUM_CANDIDATES]
-
-
-def distinct_sql(
-    table: TableMeta, columns: list[ColumnMeta], max_distinct: int, percent: float | None
-) -> sql.Composable:
-    """One query giving, for every candidate, its non-null count and its most frequent values
-    (at most ``max_distinct + 1``) among at most ENUM_SCAN_ROWS sampled rows."""
-    idents = [sql.Identifier(c.name) for c in columns]
-    selects = [sql.SQL("(SELECT count(*) FROM s)")]
-    for ident in idents:
-        selects.append(sql.SQL("(SELECT count({}) FROM s)").format(ident))
-        selects.append(
-            sql.SQL(
-                "ARRAY(SELECT {c}::text FROM s WHERE {c} IS NOT NULL GROUP BY 1"
-                " ORDER BY count(*) DESC, 1 LIMIT {k})"
-            ).format(c=ident, k=sql.Literal(max_distinct + 1))
-        )
-    return sql.SQL("WITH s AS MATERIALIZED (SELECT {} FROM {} LIMIT {}) SELECT {}").format(
-        sql.SQL(", ").join(idents),
-        _source(relation(table), percent),
-        sql.Literal(ENUM_SCAN_ROWS),
-        sql.SQL(", ").join(selects),
-    )
 
 
 def apply_distinct(

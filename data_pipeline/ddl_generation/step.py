@@ -15,8 +15,14 @@ from pathlib import Path
 
 from core.errors import Cancelled, PipelineError, StepFailed
 from data_pipeline.context import StepContext
+from data_pipeline.ddl_generation.detail_render import incoming_foreign_keys
 from data_pipeline.ddl_generation.metadata_reader import MetadataReader
-from data_pipeline.ddl_generation.writers import file_stems, step_files, write_table_files
+from data_pipeline.ddl_generation.writers import (
+    file_stems,
+    save_schema_metadata,
+    step_files,
+    write_table_files,
+)
 from data_pipeline.llm.base import TableComments
 from data_pipeline.schema_model import SCHEMA_METADATA_FILE, TableMeta
 
@@ -53,6 +59,8 @@ def run(ctx: StepContext) -> dict:
     comment_stats = _add_comments(ctx, meta.tables, read_share=READ_SHARE)
 
     stems = file_stems(meta.tables)
+    known = {(t.schema, t.name) for t in meta.tables}
+    incoming = incoming_foreign_keys(meta)
     written: list[str] = []
     succeeded: list[str] = []
     total = len(meta.tables)
@@ -65,8 +73,9 @@ def run(ctx: StepContext) -> dict:
                 table,
                 stems[key],
                 db_name=meta.db_name,
-                schema=meta,
                 extras=reader.extras.get(key),
+                known_tables=known,
+                incoming=incoming,
             )
         except OSError as exc:
             errors[key] = f"could not write files: {exc}"
@@ -84,7 +93,7 @@ def run(ctx: StepContext) -> dict:
         )
     ok_names = set(succeeded)
     meta.tables = [t for t in meta.tables if t.qualified_name in ok_names]
-    meta.save(task_dir)
+    save_schema_metadata(meta, task_dir)
     elapsed = round(time.monotonic() - started, 3)
     ctx.progress(1, 1, "done")
     summary = {

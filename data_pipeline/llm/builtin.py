@@ -36,6 +36,9 @@ class BuiltinLLM(LLMProvider):
     name = "builtin"
     is_rule_based = True
 
+    def __init__(self) -> None:
+        self._prepared: tuple | None = None  # (schema, language, pairs.prepare(...))
+
     def comment_table(self, table: TableMeta, business_context: str) -> TableComments:
         return comments.comment_table(table, language_of(business_context))
 
@@ -52,7 +55,12 @@ class BuiltinLLM(LLMProvider):
         count: int,
         detail_markdown: str,
     ) -> list[QuestionSQL]:
-        return pairs.generate_pairs(theme, schema, language_of(business_context), count)
+        lang = language_of(business_context)
+        # Step 2 asks theme after theme about the same schema: classify its tables once.
+        cached = self._prepared
+        if cached is None or cached[0] is not schema or cached[1] != lang:
+            cached = self._prepared = (schema, lang, pairs.prepare(schema, lang))
+        return pairs.generate_pairs(theme, schema, lang, count, cached[2])
 
     def repair_sql(self, question: str, sql: str, error: str, ddl: str) -> str | None:
         return repair.repair_sql(sql, error, ddl)

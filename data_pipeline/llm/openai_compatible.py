@@ -174,7 +174,8 @@ class OpenAICompatibleLLM(LLMProvider):
         except JSONExtractError as exc:
             raise ProviderError(
                 f"LLM endpoint {self.host} did not answer with valid JSON after a corrective "
-                f"retry: {self._safe(str(exc))}"
+                f"retry: {self._safe(str(exc))}",
+                details={"host": self.host, "model": self.model, "reason": "invalid_json"},
             ) from None
 
     # -- the four tasks --------------------------------------------------------------------

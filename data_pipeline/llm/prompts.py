@@ -11,6 +11,7 @@ from data_pipeline.schema_model import SchemaMetadata, TableMeta
 
 SAMPLES_SHOWN = 5
 SCHEMA_CHARS = 12_000  # compact column lists sent with pair requests
+TABLES_CHARS = 20_000  # the table list sent with the theme request
 
 
 def _language(business_context: str) -> str:
@@ -63,9 +64,12 @@ def extract_themes(
         "You are a data analyst who designs Text-to-SQL training data. Answer with JSON only. "
         + _language(business_context)
     )
-    tables = "\n".join(
+    lines = [
         f"- {t.qualified_name}" + (f": {t.comment}" if t.comment else "") for t in schema.tables
-    )
+    ]
+    tables = "\n".join(lines)
+    if len(tables) > TABLES_CHARS:  # hundreds of tables: keep the prompt bounded
+        tables = tables[:TABLES_CHARS].rsplit("\n", 1)[0] + "\n- …"
     user = (
         f"Business context: {business_context}\n\nTables:\n{tables}\n\n"
         f"Table documentation:\n{detail_markdown}\n\n"

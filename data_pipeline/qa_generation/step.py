@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from core.errors import StepFailed
+from core.errors import ProviderError, StepFailed
 from data_pipeline.context import StepContext
 from data_pipeline.llm.base import LLMProvider, QuestionSQL, Theme
 from data_pipeline.llm.rules.words import language_of
@@ -83,6 +83,7 @@ class _ThemeRun:
         self.rejected: Counter = Counter(progress.stats.get("rejected") or {})
         self.generated = int(progress.stats.get("pairs_generated", 0))
         self.duplicates = int(progress.stats.get("duplicates_removed", 0))
+        self.themes_failed = int(progress.stats.get("themes_failed", 0))
         for pairs in progress.pairs.values():
             for pair in pairs:
                 self.seen.add(pair.question, pair.sql)
@@ -113,6 +114,7 @@ class _ThemeRun:
             "pairs_generated": self.generated,
             "rejected": dict(sorted(self.rejected.items())),
             "duplicates_removed": self.duplicates,
+            "themes_failed": self.themes_failed,
         }
 
 
@@ -160,6 +162,7 @@ def run(ctx: StepContext) -> dict:
     problem = missing_inputs(ctx.task_dir)
     if problem:
         raise StepFailed(problem)
+    ctx.check_cancelled()
     schema = inputs.load_schema(ctx.task_dir)
     if not schema.tables:
         raise StepFailed("schema_metadata.json lists no table: run step 1 with a table list")
@@ -202,10 +205,18 @@ def run(ctx: StepContext) -> dict:
         ctx.check_cancelled()
         markdown = inputs.bounded_markdown(docs, theme.tables, inputs.THEME_BUDGET)
         kept: list[QuestionSQL] = []
-        raw = llm.generate_pairs(theme, schema, business_context, per_theme, markdown)
-        state.accept(list(raw or []), kept, per_theme, count=True)
-        if len(kept) < per_theme:
-            _top_up(llm, theme, schema, business_context, markdown, per_theme, state, kept)
+        try:
+            raw = llm.generate_pairs(theme, schema, business_context, per_theme, markdown)
+            state.accept(list(raw or []), kept, per_theme, count=True)
+            if len(kept) < per_theme:
+                _top_up(llm, theme, schema, business_context, markdown, per_theme, state, kept)
+        except ProviderError as exc:
+            # A model that keeps answering garbage for one theme costs that theme only; an
+            # unreachable endpoint fails the step (the finished themes are saved).
+            if exc.details.get("reason") != "invalid_json":
+                raise
+            logger.warning("theme %r skipped: %s", theme.name, exc.message)
+            state.themes_failed += 1
         progress.pairs[index] = kept
         progress.stats = state.stats()
         progress.save(ctx.task_dir)
@@ -249,8 +260,10 @@ def _finish(ctx, schema, llm, progress: Progress, state: _ThemeRun, resumed: boo
         "rejected": stats["rejected"],
         "rejected_total": sum(stats["rejected"].values()),
         "duplicates_removed": stats["duplicates_removed"],
+        "themes_failed": stats["themes_failed"],
         "resumed": resumed,
         "provider": llm.name,
+        "llm": provider,
         "pair_file": pair_path.name,
         "files": [pair_path.name, writers.METADATA_SQL, writers.METADATA_MD],
     }

@@ -186,52 +186,48 @@ def _split_long(section: _Section, prefix: str, max_chars: int) -> list[str]:
     if len(head) > max_chars // 2:  # a pathological heading: shorten it
         head = head[: max_chars // 2]
     budget = max_chars - len(head) - 2
-    pieces: list[list[str]] = []
-    size = 0
+    pieces: list[str] = []
     table_header: str | None = None
-    for kind, unit in _units(section.lines, budget):
+    for kind, unit, sep in _units(section.lines, budget):
         if kind == "table_header":
             table_header = unit
         elif kind != "row":
             table_header = None
-        if pieces and size + 1 + len(unit) <= budget:
-            pieces[-1].append(unit)
-            size += 1 + len(unit)
+        if pieces and len(pieces[-1]) + len(sep) + len(unit) <= budget:
+            pieces[-1] += sep + unit
             continue
         # A new piece; table rows continued in it keep their table's header.
-        start = [table_header] if kind == "row" and table_header else []
-        if start and len(table_header) + 1 + len(unit) > budget:
-            start = []
-        pieces.append([*start, unit])
-        size = sum(len(x) + 1 for x in pieces[-1]) - 1
-    bodies = ("\n".join(p).strip() for p in pieces)
+        if kind == "row" and table_header and len(table_header) + 1 + len(unit) <= budget:
+            unit = table_header + "\n" + unit
+        pieces.append(unit)
+    bodies = (p.strip() for p in pieces)
     return [f"{head}\n\n{b}" if head else b for b in bodies if b]
 
 
-def _units(lines: list[str], budget: int) -> list[tuple[str, str]]:
-    """(kind, text): paragraphs that fit; tables as header + rows; other long paragraphs as
-    lines; lines longer than the budget cut to size."""
+def _units(lines: list[str], budget: int) -> list[tuple[str, str, str]]:
+    """(kind, text, separator before it): paragraphs that fit; tables as header + rows;
+    other long paragraphs as lines; lines longer than the budget cut to size."""
     paragraphs: list[list[str]] = [[]]
     for line in lines:
         if line.strip():
             paragraphs[-1].append(line)
         elif paragraphs[-1]:
             paragraphs.append([])
-    units: list[tuple[str, str]] = []
-    for para in paragraphs:
-        if not para:
-            continue
+    units: list[tuple[str, str, str]] = []
+    for para in filter(None, paragraphs):
         text = "\n".join(para)
-        is_table = len(para) >= 2 and para[0].lstrip().startswith("|") and "-" in para[1]
         if len(text) <= budget:
-            units.append(("para", text))
+            units.append(("para", text, "\n\n"))
             continue
-        kind = "line"
+        kind, sep = "line", "\n\n"
+        is_table = len(para) >= 2 and para[0].lstrip().startswith("|") and "-" in para[1]
         if is_table and len(para[0]) + 1 + len(para[1]) <= budget // 2:
-            units.append(("table_header", para[0] + "\n" + para[1]))
-            para, kind = para[2:], "row"
+            units.append(("table_header", para[0] + "\n" + para[1], sep))
+            para, kind, sep = para[2:], "row", "\n"
         for line in para:
-            units.extend((kind, line[i : i + budget]) for i in range(0, len(line), budget))
+            for i in range(0, len(line), budget):
+                units.append((kind, line[i : i + budget], sep if i == 0 else ""))
+            sep = "\n"
     return units
 
 

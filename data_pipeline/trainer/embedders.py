@@ -16,6 +16,7 @@ Two implementations behind :class:`Embedder`:
 from __future__ import annotations
 
 import logging
+import re
 import time
 from abc import ABC, abstractmethod
 from urllib.parse import urlparse
@@ -264,7 +265,10 @@ class OpenAICompatibleEmbedder(Embedder):
         return vectors
 
     def _safe(self, exc: Exception) -> str:
-        text = str(getattr(exc, "message", None) or exc).strip().splitlines()[0][:300]
+        text = str(getattr(exc, "message", None) or exc).strip()
+        # The client prefixes "Error code: 400 - "; the status is in our message already.
+        text = re.sub(r"^Error code: \d+( - )?", "", text).strip() or "no details"
+        text = text.splitlines()[0][:300]
         if self._api_key:
             text = text.replace(self._api_key, "***")
         return mask_secrets(text)

@@ -102,6 +102,7 @@ def load_documents(
     for doc in docs:
         report.collections[doc.collection]["documents"] += 1
     batches = [docs[i : i + batch_size] for i in range(0, len(docs), max(1, batch_size))]
+    store.collection_ids()  # read once here, not first from the embedding thread
     done = 0
 
     def embed(batch: list[TrainingDocument]) -> bytes:

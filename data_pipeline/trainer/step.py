@@ -111,10 +111,10 @@ def run(ctx: StepContext) -> dict:
         ctx.check_cancelled()
         store.ensure(embedder.dimension)
         if ctx.params.backup_vector_tables:
-            files = store.backup(Path(ctx.task_dir) / BACKUP_DIR)
+            files = store.backup_vector_tables(Path(ctx.task_dir) / BACKUP_DIR)
             summary["backup_files"] = [p.relative_to(ctx.task_dir).as_posix() for p in files]
         if ctx.params.truncate_vector_tables:
-            summary["truncated"] = store.truncate(embedder.dimension)
+            summary["truncated"] = store.truncate_vector_tables(embedder.dimension)
         store.check_dimension(embedder.dimension, embedder.name)
         ctx.check_cancelled()
         report = store.load(

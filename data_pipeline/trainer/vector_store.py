@@ -19,12 +19,9 @@ The SQL lives in ``sql/vector/training_store.sql``.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import io
-import json
 import logging
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,44 +30,25 @@ from psycopg2 import sql as pgsql
 
 from core.db import Database
 from core.errors import StepFailed
-from core.sql_queries import SQL_DIR, parse_named_queries
 from data_pipeline.trainer.copy_format import encode_rows
 from data_pipeline.trainer.documents import COLLECTIONS, TrainingDocument
+from data_pipeline.trainer.store_schema import (
+    COLLECTION_TABLE,
+    EMBEDDING_TABLE,
+    LOCK_KEY,
+    check_layout,
+    collection_uuid,
+    embedding_columns,
+    ensure_extension,
+    q,
+    row_metadata,
+    task_filter,
+    vector_literal,
+)
 
 logger = logging.getLogger(__name__)
 
-STORE_SQL = SQL_DIR / "vector" / "training_store.sql"
-EMBEDDING_TABLE = "langchain_pg_embedding"
-COLLECTION_TABLE = "langchain_pg_collection"
 BACKUP_DIR = "vector_bak"
-_LOCK_KEY = 0x5645_4354  # "VECT": serialises creation of the store by concurrent loads
-_COLLECTION_NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://data-pipeline-api/collections")
-
-
-@functools.cache
-def _queries() -> dict[str, str]:
-    return parse_named_queries(STORE_SQL.read_text(encoding="utf-8"))
-
-
-def q(name: str) -> str:
-    """The SQL of a named statement of the training store."""
-    return _queries()[name]
-
-
-@functools.cache
-def _literal_format(dimension: int) -> str:
-    # One %-format call per vector is several times faster than formatting each float.
-    return "[" + ",".join(["%.7g"] * dimension) + "]"
-
-
-def vector_literal(vector: list[float]) -> str:
-    """pgvector's text form of a vector (7 significant digits: the column stores float4)."""
-    return _literal_format(len(vector)) % tuple(vector)
-
-
-def task_filter(task_id: str) -> str:
-    """JSON for ``cmetadata @> ...``: the rows a task loaded (GIN-indexed)."""
-    return json.dumps({"task_ids": [task_id]})
 
 
 @dataclass
@@ -125,69 +103,24 @@ class TrainingStore:
     def ensure(self, dimension: int) -> None:
         """Create the extension, tables, indexes and collections when missing (idempotent)."""
         with self.db.transaction() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-            self._ensure_extension(cur)
-            columns = self._columns(cur)
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            ensure_extension(cur, self.describe())
+            columns = embedding_columns(cur)
             if columns:
-                self._check_layout(columns)
+                check_layout(columns)
             statement = pgsql.SQL(q("create_store")).format(dimension=pgsql.Literal(dimension))
             cur.execute(statement)
             for name in COLLECTIONS:
                 cur.execute(
                     q("ensure_collection"),
-                    {"uuid": str(uuid.uuid5(_COLLECTION_NS, name)), "name": name},
+                    {"uuid": collection_uuid(name), "name": name},
                 )
         self._collection_ids = None
-
-    def _ensure_extension(self, cur) -> None:
-        cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'")
-        if cur.fetchone():
-            return
-        cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
-        if not cur.fetchone():
-            raise StepFailed(
-                "the training load needs the PostgreSQL 'vector' extension (pgvector), which "
-                f"the server of the training store ({self.describe()}) does not have: install "
-                "pgvector there, or set VECTOR_DATABASE_URL to a server that has it"
-            )
-        cur.execute("SAVEPOINT create_vector")
-        try:
-            cur.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        except psycopg2.Error as exc:
-            cur.execute("ROLLBACK TO SAVEPOINT create_vector")
-            first = str(exc).strip().splitlines()[0]
-            raise StepFailed(
-                "the training load needs the 'vector' extension in "
-                f"{self.describe()}, and creating it failed ({first}); ask an administrator "
-                "to run CREATE EXTENSION vector there"
-            ) from None
-
-    @staticmethod
-    def _columns(cur) -> dict[str, dict]:
-        cur.execute(q("embedding_columns"))
-        return {r["name"]: dict(r) for r in cur.fetchall()}
-
-    @staticmethod
-    def _check_layout(columns: dict[str, dict]) -> None:
-        if "id" not in columns and "custom_id" in columns:
-            raise StepFailed(
-                "langchain_pg_embedding has the old langchain_community layout (uuid, "
-                "custom_id); this store uses the langchain_postgres layout (id VARCHAR primary "
-                "key) that Vanna's PG_VectorStore reads: rename or drop the old table"
-            )
-        missing = {"id", "collection_id", "embedding", "document", "cmetadata"} - set(columns)
-        if missing:
-            raise StepFailed(
-                f"langchain_pg_embedding lacks the columns {sorted(missing)} of the "
-                "langchain_postgres layout"
-            )
-        if columns["cmetadata"]["type"] != "jsonb":
-            raise StepFailed("langchain_pg_embedding.cmetadata must be JSONB (use_jsonb=True)")
 
     def dimension(self) -> int | None:
         """The dimension of stored vectors: the column's, else a row's; None when unknown."""
         with self.db.transaction() as cur:
-            columns = self._columns(cur)
+            columns = embedding_columns(cur)
             if "embedding" not in columns:
                 return None
             if columns["embedding"]["typmod"] > 0:
@@ -240,7 +173,7 @@ class TrainingStore:
         """The binary COPY payload of a batch (see :mod:`.copy_format`)."""
         ids = self.collection_ids()
         rows = [
-            (doc.doc_id, ids[doc.collection], doc.content, _metadata(doc, task_id, db_name))
+            (doc.doc_id, ids[doc.collection], doc.content, row_metadata(doc, task_id, db_name))
             for doc in documents
         ]
         return encode_rows(rows, vectors)
@@ -320,7 +253,7 @@ class TrainingStore:
         )
         return {"removed": removed, "kept_shared": kept}
 
-    def backup(self, out_dir: Path) -> list[Path]:
+    def backup_vector_tables(self, out_dir: Path) -> list[Path]:
         """CSV copies of both tables (``COPY ... TO STDOUT``) in ``out_dir``, timestamped."""
         if not self.exists():
             logger.info("no training store tables yet: nothing to back up")
@@ -345,7 +278,7 @@ class TrainingStore:
         logger.info("backed up the training store to %s", ", ".join(p.name for p in written))
         return written
 
-    def truncate(self, dimension: int | None = None) -> dict[str, int]:
+    def truncate_vector_tables(self, dimension: int | None = None) -> dict[str, int]:
         """Empty the embedding table (collections stay); when ``dimension`` differs from the
         column's, re-type the column. Returns the rows removed per collection."""
         if not self.exists():
@@ -389,19 +322,6 @@ class TrainingStore:
             )
             for r in rows
         ]
-
-
-def _metadata(doc: TrainingDocument, task_id: str | None, db_name: str | None) -> str:
-    meta = {
-        "id": doc.doc_id,
-        "task_id": task_id,
-        "task_ids": [task_id] if task_id else [],
-        "source_file": doc.source_file,
-        "db_name": db_name,
-        "collection": doc.collection,
-        **doc.extra,
-    }
-    return json.dumps(meta, ensure_ascii=False)
 
 
 def _free_name(path: Path) -> Path:

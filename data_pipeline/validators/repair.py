@@ -27,6 +27,7 @@ from data_pipeline.validators.sql_validator import SQLValidator, ValidationResul
 logger = logging.getLogger(__name__)
 
 DDL_BUDGET_CHARS = 16_000
+PROVIDER_FAILURES_FATAL = 3  # consecutive provider errors that fail the step
 _TABLE_LINE = re.compile(r"^--\s*Table:\s*(\S+)\s*$", re.MULTILINE)
 _NAME = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_\u0080-\uffff][\w$]*)')
 _TABLE_NAMES_SQL = """
@@ -250,6 +251,8 @@ class SQLRepairer:
         self.validator = validator
         self.ddl_source = ddl_source
         self.max_attempts = max(0, int(max_attempts))
+        self._lock = threading.Lock()
+        self._provider_failures = 0  # consecutive, across all SQL
 
     def repair(self, question: str, sql: str, failure: ValidationResult) -> RepairOutcome:
         """Up to ``max_attempts`` proposals; stops at the first valid one."""
@@ -260,8 +263,22 @@ class SQLRepairer:
             ddl = self.ddl_source.ddl_for(current_sql, sql)
             try:
                 proposal = self.llm.repair_sql(question, current_sql, error_text(current), ddl)
-            except (ProviderError, Cancelled):
-                raise  # the provider is down: the step fails saying so
+                with self._lock:
+                    self._provider_failures = 0
+            except ProviderError as exc:
+                # One bad answer is this SQL's problem; several in a row (each after the
+                # provider's own retries) mean the provider is down: the step fails.
+                with self._lock:
+                    self._provider_failures += 1
+                    down = self._provider_failures >= PROVIDER_FAILURES_FATAL
+                if down:
+                    raise
+                outcome.attempts.append(
+                    RepairAttempt(number, None, False, f"repair failed: {exc.message}", "other")
+                )
+                break
+            except Cancelled:
+                raise
             except Exception as exc:  # a bad answer is this SQL's problem only
                 logger.warning("repair attempt %d failed: %s", number, exc)
                 outcome.attempts.append(

@@ -29,6 +29,7 @@ from data_pipeline.sql_checks import FORBIDDEN_FUNCTIONS
 # cannot appear inside one SELECT, so the first-word rule and the ';' rule cover them.
 SUSPECT_WORDS = frozenset({"insert", "update", "delete", "merge", "into", "share"})
 QUERY_STARTS = frozenset({"select", "with"})
+_SPACE = " \t\n\r\f\v"  # PostgreSQL's whitespace (ASCII only)
 
 _ID_START = r"A-Za-z_\u0080-\U0010ffff"
 _ID_CONT = r"A-Za-z_0-9\u0080-\U0010ffff"
@@ -46,7 +47,7 @@ _TOKEN = re.compile(
   | (?P<dollar>\$(?:[{_ID_START}][{_ID_CONT}]*)?\$)
   | (?P<param>\$[0-9]+)
   | (?P<word>[{_ID_START}][{_ID_CONT}$]*)
-  | (?P<number>[0-9][0-9A-Za-z_.]*)
+  | (?P<number>[0-9][0-9A-Za-z_]*)
   | (?P<semicolon>;)
   | (?P<other>.)
     """,
@@ -54,13 +55,22 @@ _TOKEN = re.compile(
 )
 # Only ASCII whitespace separates tokens: PostgreSQL treats every other non-ASCII character
 # as part of an identifier, and the two lexers must agree on where each token starts.
-# Bodies after the opening quote; each alternative starts with a different character, so
-# matching is linear (no catastrophic backtracking).
-_STANDARD_BODY = re.compile(r"(?:[^']+|'')*'", re.DOTALL)
+# Bodies after the opening quote, written as "unrolled loops" (no nested quantifiers over the
+# same characters), so an unterminated literal fails in linear time.
+_STANDARD_BODY = re.compile(r"[^']*(?:''[^']*)*'")
 _BIT_BODY = re.compile(r"[^']*'")
-_ESCAPE_BODY = re.compile(r"(?:[^'\\]+|\\.|'')*'", re.DOTALL)
-_IDENT_BODY = re.compile(r'(?:[^"]+|"")*"', re.DOTALL)
+_ESCAPE_BODY = re.compile(r"[^'\\]*(?:(?:\\.|'')[^'\\]*)*'", re.DOTALL)
+_IDENT_BODY = re.compile(r'[^"]*(?:""[^"]*)*"')
 _COMMENT_MARK = re.compile(r"/\*|\*/")
+
+# Fast path for the usual SQL (no '$', no '/*'): only the few places where a literal or a
+# comment starts are visited in Python; everything else is split and compared in C. A prefix
+# (E'', B'', X'', U&'') counts only at the start of a token, as in PostgreSQL: ``namE'x'`` is
+# the name ``namE`` followed by the string 'x'.
+_FAST_SPECIAL = re.compile(r"['\"]|--")
+_IDENT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$")
+_FAST_SPLIT = re.compile(r"[^a-z0-9_$\u0080-\U0010ffff]+")
+_FAST_MAX_CHARS = 200_000
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,105 @@ def inspect_statement(sql: str, *, backslash_escapes: bool = False) -> GuardResu
             (then a backslash escapes a quote in ordinary ``'…'`` strings too).
     """
     text = sql or ""
+    simple = "$" not in text and "/*" not in text and len(text) <= _FAST_MAX_CHARS
+    if simple and not backslash_escapes:
+        result = _inspect_fast(text)
+        if result is not None:
+            return result
+    return _inspect_tokens(text, backslash_escapes)
+
+
+def _finish(text: str, start: int, cut: int | None, words, first_word, suspicious) -> GuardResult:
+    body = text[start:cut].strip(_SPACE)
+    clean = (
+        first_word in QUERY_STARTS
+        and not suspicious
+        and SUSPECT_WORDS.isdisjoint(words)
+        and FORBIDDEN_FUNCTIONS.isdisjoint(words)
+    )
+    return GuardResult(True, None, None, clean, body)
+
+
+def _several(count: int) -> GuardResult:
+    return GuardResult(
+        False, f"expected exactly one statement, found {count}", "multiple_statements"
+    )
+
+
+def _is_ident_char(ch: str) -> bool:
+    return ch in _IDENT_CHARS or ch >= "\u0080"
+
+
+def _token_start(text: str, i: int) -> bool:
+    """True when position ``i`` is not inside an identifier or number."""
+    return i == 0 or not _is_ident_char(text[i - 1])
+
+
+def _literal_end(text: str, i: int) -> tuple[int, bool] | None:
+    """End of the literal or comment starting at ``i`` (and whether it is a quoted name that
+    needs the full parse); None when unterminated."""
+    ch = text[i]
+    if ch == "-":
+        ends = [p for p in (text.find("\n", i), text.find("\r", i)) if p >= 0]
+        return (min(ends) if ends else len(text)), False
+    unicode = i >= 2 and text[i - 2 : i] in ("U&", "u&") and _token_start(text, i - 2)
+    if ch == '"':
+        m = _IDENT_BODY.match(text, i + 1)
+        if m is None:
+            return None
+        name = text[i + 1 : m.end() - 1].replace('""', '"')
+        return m.end(), unicode or name in FORBIDDEN_FUNCTIONS
+    prefix = text[i - 1] if i >= 1 and _token_start(text, i - 1) else ""
+    if prefix in ("e", "E"):
+        body = _ESCAPE_BODY
+    elif prefix in ("b", "B", "x", "X"):
+        body = _BIT_BODY
+    else:  # standard, N'' and U&'' strings
+        body = _STANDARD_BODY
+    m = body.match(text, i + 1)
+    return (m.end(), False) if m else None
+
+
+def _inspect_fast(text: str) -> GuardResult | None:
+    """The common case; None when the token loop must decide (an unterminated literal)."""
+    suspicious = False
+    pieces = []
+    pos = 0
+    while (m := _FAST_SPECIAL.search(text, pos)) is not None:
+        i = m.start()
+        found = _literal_end(text, i)
+        if found is None:
+            return None
+        end, flagged = found
+        suspicious = suspicious or flagged
+        pieces.append(text[pos:i])
+        # A comment is whitespace; a literal becomes '#'s, which is no identifier character,
+        # so the placeholder never glues to a neighbouring word.
+        pieces.append((" " if text[i] == "-" else "#") * (end - i))
+        pos = end
+    stripped = "".join(pieces) + text[pos:] if pieces else text
+    parts = stripped.split(";")
+    filled = [i for i, part in enumerate(parts) if part.strip(_SPACE)]
+    if not filled:
+        return GuardResult(False, "empty SQL", "syntax")
+    if len(filled) > 1:
+        return _several(len(filled))
+    index = filled[0]
+    part = parts[index]
+    # The statement starts at its first token (comments are blank here, as in the token
+    # loop) and ends at its ';'.
+    lead = len(part) - len(part.lstrip(_SPACE))
+    start = sum(len(p) + 1 for p in parts[:index]) + lead
+    head = part[lead:].lstrip("(" + _SPACE)
+    first = ""
+    if head and _is_ident_char(head[0]) and not head[0].isdigit():
+        first = _FAST_SPLIT.split(head.lower(), maxsplit=1)[0]
+    words = set(_FAST_SPLIT.split(part.lower()))  # numbers too: "1insert" is not "insert"
+    return _finish(text, start, start - lead + len(part), words, first, suspicious)
+
+
+def _inspect_tokens(text: str, backslash_escapes: bool) -> GuardResult:
+    """The full token loop: dollar quotes, nested comments, server without standard strings."""
     string_body = _ESCAPE_BODY if backslash_escapes else _STANDARD_BODY
     words: list[str] = []
     first_word: str | None = None
@@ -173,14 +282,5 @@ def inspect_statement(sql: str, *, backslash_escapes: bool = False) -> GuardResu
     if statements == 0:
         return GuardResult(False, "empty SQL", "syntax")
     if statements > 1:
-        return GuardResult(
-            False, f"expected exactly one statement, found {statements}", "multiple_statements"
-        )
-    body = text[start:cut].strip()
-    clean = (
-        first_word in QUERY_STARTS
-        and not suspicious_ident
-        and SUSPECT_WORDS.isdisjoint(words)
-        and FORBIDDEN_FUNCTIONS.isdisjoint(words)
-    )
-    return GuardResult(True, None, None, clean, body)
+        return _several(statements)
+    return _finish(text, start, cut, words, first_word, suspicious_ident)

@@ -75,10 +75,12 @@ SELECT a.attrelid AS oid, a.attnum, a.attname,
                  WHERE e.enumtypid = bt.oid ORDER BY e.enumsortorder)
        END AS enum_labels,
        CASE WHEN bt.typtype = 'e' THEN obj_description(bt.oid, 'pg_type') END AS type_comment,
-       (SELECT x.extname FROM pg_depend dep JOIN pg_extension x ON x.oid = dep.refobjid
-         WHERE dep.classid = 'pg_type'::regclass AND dep.objid = coalesce(et.oid, bt.oid)
-           AND dep.refclassid = 'pg_extension'::regclass AND dep.deptype = 'e'
-         LIMIT 1) AS ext_name
+       CASE WHEN coalesce(et.oid, bt.oid) >= 16384 THEN  -- not a built-in type
+           (SELECT x.extname FROM pg_depend dep JOIN pg_extension x ON x.oid = dep.refobjid
+             WHERE dep.classid = 'pg_type'::regclass AND dep.objid = coalesce(et.oid, bt.oid)
+               AND dep.refclassid = 'pg_extension'::regclass AND dep.deptype = 'e'
+             LIMIT 1)
+       END AS ext_name
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
 JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
@@ -121,14 +123,13 @@ WHERE i.indrelid = ANY(%(oids)s::oid[]) AND i.indisunique AND NOT i.indisprimary
 ORDER BY 1, 3, 2;
 
 -- name: column_stats
--- Planner statistics used to pick enum-like candidates (no data is read). most_common_vals
--- is an anyarray; for text and enum columns going through text turns it into a text[].
-SELECT c.oid, s.attname, s.inherited, s.null_frac, s.n_distinct, s.avg_width,
-       CASE WHEN t.typcategory IN ('S', 'E') THEN s.most_common_vals::text::text[] END
-           AS most_common_vals
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname
-JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = s.attname
-JOIN pg_type t ON t.oid = a.atttypid
-WHERE c.oid = ANY(%(oids)s::oid[]);
+-- Planner statistics of the text columns (the enum-like candidates; no data is read). The
+-- (schema, table, column) triples come from the columns query; most_common_vals is an
+-- anyarray, and going through text turns a text column's into a text[].
+SELECT s.schemaname::text AS schema_name, s.tablename::text AS table_name,
+       s.attname::text AS attname, s.inherited, s.null_frac, s.n_distinct, s.avg_width,
+       s.most_common_vals::text::text[] AS most_common_vals
+FROM pg_stats s
+WHERE s.schemaname = ANY(%(schemas)s::name[]) AND s.tablename = ANY(%(names)s::name[])
+  AND (s.schemaname, s.tablename, s.attname) IN (
+      SELECT * FROM unnest(%(schemas)s::name[], %(names)s::name[], %(columns)s::name[]));

@@ -16,7 +16,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.browser.conftest import start_service
+from tests.browser.conftest import ConsoleErrors, start_service
 
 pytestmark = pytest.mark.browser
 
@@ -126,13 +126,30 @@ def test_walk_through_create_watch_download_rerun_delete(service, page, tmp_path
     assert any(re.search(r"[\u4e00-\u9fff]", p["question"]) for p in pairs)
 
     # Run step 3 again: force is pre-ticked for a completed step; a new execution appears.
+    # The log view is paused first: the new run's lines wait until it is resumed.
+    page.click("#log-pause")
+    lines_before = page.locator(".log-line").count()
     page.click("#btn-run-step")
     page.select_option("#run-step-select", "3")
     expect(page.locator("#run-force")).to_be_checked()
     page.locator("dialog.modal").get_by_role("button", name="Run", exact=True).click()
     expect(page.locator("#action-msg")).to_contain_text("Started")
-    wait_for_status(service, task_id, {"completed", "failed"}, timeout=60)
-    expect(page.locator("#task-header .badge")).to_have_text("completed", timeout=15_000)
+    # Step 4 went back to pending, so the task is now partially completed.
+    final = wait_for_status(service, task_id, {"completed", "partial_completed", "failed"}, 60)
+    assert final["status"] == "partial_completed", final["error_message"]
+    expect(page.locator("#task-header .badge")).to_have_text("partial", timeout=15_000)
+    expect(page.locator('.step[data-step="sql_validation"]')).to_have_attribute(
+        "data-status", "completed"
+    )
+    expect(page.locator('.step[data-step="training_load"]')).to_have_attribute(
+        "data-status", "pending"
+    )
+    expect(page.locator("#log-pause")).to_have_text(re.compile(r"Resume \(\d+ new\)"))
+    assert page.locator(".log-line").count() == lines_before
+    page.click("#log-pause")
+    expect(page.locator(".log-line")).not_to_have_count(lines_before)
+    ids = page.locator(".log-line").evaluate_all("ls => ls.map(l => Number(l.dataset.id))")
+    assert len(ids) == len(set(ids)) and ids == sorted(ids)  # resumed, nothing twice
     executions = api(service, "GET", f"/tasks/{task_id}/executions").json()["data"]["executions"]
     reruns = [e for e in executions if e["step"] == "sql_validation"]
     assert len(reruns) == 2 and all(e["status"] == "completed" for e in reruns)
@@ -182,6 +199,15 @@ def test_form_errors_conflict_and_cancel(service, page):
     created = api(service, "POST", "/tasks", json=body)
     assert created.status_code == 201, created.text
     running_id = created.json()["data"]["task_id"]
+
+    # A second tab shows the list; it keeps itself up to date while the task runs.
+    board = page.context.new_page()
+    board_errors = ConsoleErrors(board)
+    board.goto(f"{service.base}/#/tasks")
+    board_row = board.locator(f'tr[data-task-id="{running_id}"]')
+    expect(board_row.locator(".badge")).to_have_text("running")
+    expect(board.locator(".live-note")).to_contain_text("live")
+
     page.fill("#table-paste", "service_area")
     page.click("#create-task")
     alert = page.locator("#conflict-alert")
@@ -195,7 +221,10 @@ def test_form_errors_conflict_and_cancel(service, page):
     expect(page.locator("#task-header .badge")).to_have_text("cancelled", timeout=20_000)
     final = wait_for_status(service, running_id, {"cancelled"}, timeout=5)
     assert final["status"] == "cancelled"
+    expect(board_row.locator(".badge")).to_have_text("cancelled", timeout=10_000)
+    expect(board.locator(".live-note")).to_have_text("")
     assert page.errors.unexpected(400, 409) == []
+    assert board_errors.unexpected() == []
 
 
 def test_list_filters_pagination_and_narrow_window(service, page):
@@ -267,27 +296,55 @@ def test_token_mode_asks_once_per_tab(pg_admin_dsn, template_db, demo_dsn, brows
     try:
         assert requests.get(svc.url("/tasks"), timeout=10).status_code == 401
         page = context.new_page()
-        from tests.browser.conftest import ConsoleErrors
-
         errors = ConsoleErrors(page)
-        page.goto(f"{svc.base}/#/new")
+        page.goto(f"{svc.base}/#/tasks")
         dialog = page.locator("dialog.modal")
         expect(dialog).to_be_visible()
+        dialog.get_by_role("button", name="Cancel").click()  # dismissed: not asked again...
+        expect(page.locator(".alert-error")).to_contain_text("authentication required")
+        page.get_by_role("button", name="Refresh").click()
+        expect(dialog).to_have_count(0)
+        page.get_by_role("button", name="Enter API token").click()  # ...until asked for
         page.fill("#token-input", "wrong")
         page.get_by_role("button", name="Use token").click()
         expect(dialog).to_contain_text("refused")
         page.fill("#token-input", token)
         page.get_by_role("button", name="Use token").click()
         expect(dialog).to_have_count(0)
-        expect(page.locator(".table-item")).to_have_count(9)
-
-        page.goto(f"{svc.base}/#/tasks")
         expect(page.locator(".empty-row")).to_contain_text("No tasks yet")
+
+        page.goto(f"{svc.base}/#/new")
+        expect(page.locator(".table-item")).to_have_count(9)
+        page.goto(f"{svc.base}/#/tasks")
         page.reload()
         expect(page.locator(".empty-row")).to_be_visible()
         expect(page.locator("dialog.modal")).to_have_count(0)
         stored = page.evaluate("sessionStorage.getItem('dataPipeline.apiToken')")
         assert stored == token
+
+        # The log stream and downloads cannot send headers: they carry ?access_token=.
+        body = {
+            "parameters": {
+                "db_connection": "source:demo",
+                "table_list": ["vehicle_flow"],
+                "business_context": "车流量 vehicle flow",
+                "execution_mode": "single",
+                "single_step": 1,
+            }
+        }
+        created = api(svc, "POST", "/tasks", token=token, json=body)
+        assert created.status_code == 201, created.text
+        task_id = created.json()["data"]["task_id"]
+        page.goto(f"{svc.base}/#/tasks/{task_id}")
+        expect(page.locator("#task-header .badge")).to_have_text("partial", timeout=30_000)
+        expect(page.locator("#log-state")).to_have_text("run finished")
+        assert page.locator(".log-line").count() > 0
+        link = page.locator('#files-table tr[data-file="vehicle_flow.ddl"] a.download')
+        with page.expect_download() as info:
+            link.click()
+        path = info.value.path()
+        assert "CREATE TABLE" in path.read_text(encoding="utf-8")
+        expect(page.locator("dialog.modal")).to_have_count(0)
         assert errors.unexpected(401) == []
     finally:
         svc.stop()

@@ -169,7 +169,9 @@ def test_create_body_errors(setup):
         assert_json_error(post({"parameters": {**ok_params, "db_connection": conn}}), 400)
     # Table lists: line errors, system schemas, file names that are paths.
     data = assert_json_error(
-        post({"parameters": {**ok_params, "table_list": ["ok_table", "bad name!", "pg_catalog.x"]}}),
+        post(
+            {"parameters": {**ok_params, "table_list": ["ok_table", "bad name!", "pg_catalog.x"]}}
+        ),
         400,
     )
     lines = [e["line"] for e in data["error"]["details"]["errors"]]

@@ -296,9 +296,7 @@ def test_sources_metrics_and_openapi(client, app):
 
     doc = client.get(f"{API}/openapi.json").json
     assert doc["openapi"].startswith("3.")
-    documented = {
-        (method.upper(), path) for path, ops in doc["paths"].items() for method in ops
-    }
+    documented = {(method.upper(), path) for path, ops in doc["paths"].items() for method in ops}
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith(API):
             continue

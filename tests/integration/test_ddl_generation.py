@@ -21,11 +21,13 @@ from data_pipeline.context import StepContext
 from data_pipeline.ddl_generation import step
 from data_pipeline.ddl_generation.catalog import catalog_query
 from data_pipeline.ddl_generation.metadata_reader import MetadataReader, read_schema_metadata
+from data_pipeline.llm.base import get_llm
 from data_pipeline.llm.builtin import BuiltinLLM
 from data_pipeline.params import WorkflowParams
 from data_pipeline.schema_model import SchemaMetadata
 from data_pipeline.table_list import parse_table_list, split_qualified
 from tests.conftest import new_database
+from tests.fakes.openai_server import error, fake_openai_fixture  # noqa: F401
 
 DEMO_TABLES = [
     "operating_company", "highway_route", "service_area", "business_type", "stall",
@@ -474,22 +476,32 @@ def fifty_tables_dsn(pg_admin_dsn):
             f"CREATE TABLE t{i:02d} (id integer PRIMARY KEY, kind text, val numeric{ref});"
             f"INSERT INTO t{i:02d} (id, kind, val) SELECT g, 'k' || (g % 2), g FROM generate_series(1, 8) g;"
         )
-    _exec(dsn, "\n".join(parts))
+    _exec(dsn, "\n".join(parts) + "\nANALYZE;")
     return dsn
 
 
 def test_catalog_query_count_is_constant(fifty_tables_dsn):
     counts = {}
     for n in (5, 50):
-        reader = MetadataReader(fifty_tables_dsn)
+        reader = MetadataReader(fifty_tables_dsn, parallel=1)
         meta, errors = reader.read([f"t{i:02d}" for i in range(n)])
         assert not errors and len(meta.tables) == n
+        assert all(t.row_count == 8 and t.row_count_exact for t in meta.tables)
+        assert all(t.column("kind").enum_values == ["k0", "k1"] for t in meta.tables)
         counts[n] = (reader.catalog_queries, reader.statements)
     assert counts[5][0] == counts[50][0] == 5
-    # per table at most a count, a sample and one enum check; the rest is fixed
-    fixed = counts[5][1] - 3 * 5
-    assert counts[50][1] <= fixed + 3 * 50 + 5
+    # 3 session settings + 5 catalog queries, then one statement per analysed table
+    assert counts[5][1] == 8 + 5 and counts[50][1] == 8 + 50
     assert "information_schema" not in re.sub(r"--.*", "", catalog_query("relations"))
+
+
+def test_parallel_reading_gives_the_same_metadata(fifty_tables_dsn):
+    tables = [f"t{i:02d}" for i in range(50)]
+    one, _ = MetadataReader(fifty_tables_dsn, parallel=1).read(tables)
+    four = MetadataReader(fifty_tables_dsn, parallel=4)
+    many, _ = four.read(tables)
+    assert many == one
+    assert four.statements == 4 * 3 + 5 + 50  # each extra connection has its settings
 
 
 def test_reader_session_is_read_only_with_timeouts(fifty_tables_dsn):
@@ -544,3 +556,51 @@ def test_progress_moves_forward_to_done(fifty_tables_dsn, tmp_path):
 def test_split_qualified_agrees_with_reader_names(built_run):
     _, _, tables = built_run
     assert split_qualified(tables[2]) == ("Mixed Schema", "Order Items")
+
+
+def test_comments_from_an_openai_compatible_model(fifty_tables_dsn, tmp_path, fake_openai):
+    """Through the real openai client: invented columns are dropped, existing comments kept,
+    and a table whose request fails is still documented (without generated comments)."""
+
+    def answer(request):
+        prompt = request.prompt
+        if "TABLE public.t02" in prompt:
+            return error(500, "model overloaded")
+        if "TABLE public.t01" in prompt:
+            return '```json\n{"table_comment": "第一张表", "columns": {"kind": "类型", "val": "数值"}}\n```'
+        return json.dumps(
+            {
+                "table_comment": "根表",
+                "columns": {"kind": "种类", "ghost_column": "不存在的列", "KIND": "重复"},
+            },
+            ensure_ascii=False,
+        )
+
+    fake_openai.handler = answer
+    _exec(fifty_tables_dsn, "COMMENT ON COLUMN t00.val IS '已有注释'")
+    try:
+        task_dir = tmp_path / "llm"
+        ctx = _ctx(task_dir, fifty_tables_dsn, ["t00", "t01", "t02"], "服务区经营")
+        ctx.config = Config(
+            llm_base_url=fake_openai.base_url,
+            llm_api_key="sk-test-key",
+            llm_max_retries=0,
+            llm_timeout_seconds=5,
+        )
+        ctx.llm = get_llm(ctx.config)
+        summary = step.run(ctx)
+    finally:
+        _exec(fifty_tables_dsn, "COMMENT ON COLUMN t00.val IS NULL")
+    assert summary["tables_succeeded"] == 3
+    assert summary["comments_generated"]["failed_tables"] == 1
+    assert len(fake_openai.chat_requests) == 3
+    t00 = (task_dir / "t00.ddl").read_text(encoding="utf-8")
+    assert "COMMENT ON TABLE t00 IS '根表';" in t00
+    assert "COMMENT ON COLUMN t00.kind IS '种类';" in t00
+    assert "COMMENT ON COLUMN t00.val IS '已有注释';" in t00  # kept, not replaced
+    assert "ghost_column" not in t00 and "不存在的列" not in t00
+    t01 = (task_dir / "t01_detail.md").read_text(encoding="utf-8")
+    assert t01.startswith("# public.t01 (第一张表)")
+    assert "- **val** (numeric, nullable): 数值" in t01
+    t02 = (task_dir / "t02.ddl").read_text(encoding="utf-8")
+    assert "-- comment generated" not in t02 and "CREATE TABLE t02" in t02

@@ -83,6 +83,7 @@ def test_malformed_json_twice_gives_up(fake_openai):
         make_llm(fake_openai).chat_json("s", "u")
     assert "127.0.0.1" in info.value.message
     assert "valid JSON" in info.value.message
+    assert info.value.details["reason"] == "invalid_json"  # step 2 skips only that theme
     assert len(fake_openai.chat_requests) == 2
 
 

@@ -58,49 +58,93 @@ CREATE TABLE public.bss_business_day_data (
   PRIMARY KEY (id)
 );"""
 PAIRS = [
-    {"question": "统计每个服务区的支付总金额", "sql": "SELECT service_no, SUM(pay_sum) FROM bss_business_day_data GROUP BY service_no;"},
-    {"question": "查询所有开放状态的服务区名称", "sql": "SELECT service_area_name FROM bss_service_area WHERE service_state = '开放';"},
-    {"question": "How many orders were placed on each operating date?", "sql": "SELECT oper_date, SUM(order_sum) FROM bss_business_day_data GROUP BY oper_date ORDER BY oper_date;"},
-    {"question": "Which service areas belong to company 1?", "sql": "SELECT service_area_name FROM bss_service_area WHERE company_id = '1';"},
+    {
+        "question": "统计每个服务区的支付总金额",
+        "sql": "SELECT service_no, SUM(pay_sum) FROM bss_business_day_data GROUP BY service_no;",
+    },
+    {
+        "question": "查询所有开放状态的服务区名称",
+        "sql": "SELECT service_area_name FROM bss_service_area WHERE service_state = '开放';",
+    },
+    {
+        "question": "How many orders were placed on each operating date?",
+        "sql": "SELECT oper_date, SUM(order_sum) FROM bss_business_day_data GROUP BY oper_date ORDER BY oper_date;",
+    },
+    {
+        "question": "Which service areas belong to company 1?",
+        "sql": "SELECT service_area_name FROM bss_service_area WHERE company_id = '1';",
+    },
 ]
 
 
 def detail_md(columns: int = 40) -> str:
-    lines = ["# public.bss_service_area（服务区基础信息表）", "",
-             "高速公路服务区的基础信息。One row per highway service area.", "",
-             "- Rows: about 1,000 (planner estimate)", "- Primary key: id", "", "## Columns", ""]
-    lines += [f"- **col_{i}** (varchar(255), nullable): 第{i}个字段 — field number {i} of the service area record"
-              for i in range(columns)]
-    lines += ["", "## Relationships", "", "- company_id → public.bss_company.id（所属公司）", "",
-              "## 示例数据", "", "| id | service_area_name | service_state |", "|---|---|---|"]
+    lines = [
+        "# public.bss_service_area（服务区基础信息表）",
+        "",
+        "高速公路服务区的基础信息。One row per highway service area.",
+        "",
+        "- Rows: about 1,000 (planner estimate)",
+        "- Primary key: id",
+        "",
+        "## Columns",
+        "",
+    ]
+    lines += [
+        f"- **col_{i}** (varchar(255), nullable): 第{i}个字段 — field number {i} of the service area record"
+        for i in range(columns)
+    ]
+    lines += [
+        "",
+        "## Relationships",
+        "",
+        "- company_id → public.bss_company.id（所属公司）",
+        "",
+        "## 示例数据",
+        "",
+        "| id | service_area_name | service_state |",
+        "|---|---|---|",
+    ]
     lines += [f"| {i} | 服务区{i} | 开放 |" for i in range(60)]
     return "\n".join(lines) + "\n"
 
 
-def write_task_folder(folder: Path, pairs=PAIRS, ddls=(("bss_service_area", DDL_AREA),
-                      ("bss_business_day_data", DDL_DAY))) -> Path:
+def write_task_folder(
+    folder: Path,
+    pairs=PAIRS,
+    ddls=(("bss_service_area", DDL_AREA), ("bss_business_day_data", DDL_DAY)),
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for stem, ddl in ddls:
         (folder / f"{stem}.ddl").write_text(ddl, encoding="utf-8")
     (folder / "bss_service_area_detail.md").write_text(detail_md(), encoding="utf-8")
     # An older pair file and a validation backup: only the newest pair file is loaded.
     (folder / "qs_demo_20240101_090000_pair.json").write_text(
-        json.dumps([{"question": "旧问题 old question", "sql": "SELECT 1"}]), encoding="utf-8")
+        json.dumps([{"question": "旧问题 old question", "sql": "SELECT 1"}]), encoding="utf-8"
+    )
     newest = folder / "qs_demo_20240102_090000_pair.json"
     newest.write_text(json.dumps(pairs, ensure_ascii=False), encoding="utf-8")
     (folder / (newest.name + ".backup")).write_text("[]", encoding="utf-8")
     return folder
 
 
-def make_ctx(config, folder: Path, vector_dsn: str, task_id: str | None = "task_20240102_090000",
-             **params) -> StepContext:
+def make_ctx(
+    config, folder: Path, vector_dsn: str, task_id: str | None = "task_20240102_090000", **params
+) -> StepContext:
     progress: list[float] = []
     ctx = StepContext(
-        task_dir=folder, config=config,
-        params=WorkflowParams(db_connection="source:demo", business_context="高速公路服务区 highway service areas",
-                              **params),
-        source_dsn="unused", db_name="demo_business", llm=None, vector_dsn=vector_dsn,
-        task_id=task_id, report_progress=lambda fraction, note=None: progress.append(fraction),
+        task_dir=folder,
+        config=config,
+        params=WorkflowParams(
+            db_connection="source:demo",
+            business_context="高速公路服务区 highway service areas",
+            **params,
+        ),
+        source_dsn="unused",
+        db_name="demo_business",
+        llm=None,
+        vector_dsn=vector_dsn,
+        task_id=task_id,
+        report_progress=lambda fraction, note=None: progress.append(fraction),
     )
     ctx.progress_seen = progress  # type: ignore[attr-defined]
     return ctx
@@ -119,7 +163,12 @@ def fetch(dsn: str, sql: str, params=None) -> list[tuple]:
 # Embedder -------------------------------------------------------------------------------
 def test_hashing_embedder_is_deterministic_normalised_and_batch_independent():
     e = HashingEmbedder(384)
-    texts = ["统计每个服务区的支付总金额", "How many orders per day?", "", "  How   many ORDERS\tper day? "]
+    texts = [
+        "统计每个服务区的支付总金额",
+        "How many orders per day?",
+        "",
+        "  How   many ORDERS\tper day? ",
+    ]
     vectors = e.embed(texts)
     assert [len(v) for v in vectors] == [384] * 4
     for v in vectors:
@@ -130,18 +179,27 @@ def test_hashing_embedder_is_deterministic_normalised_and_batch_independent():
     assert vectors[0] != pytest.approx(vectors[1])
     assert len(HashingEmbedder(16).embed(["abc"])[0]) == 16
     # The same vector in another process (where Python's own hash() is salted differently).
-    code = ("import json,sys; from data_pipeline.trainer.embedders import HashingEmbedder; "
-            "print(json.dumps(HashingEmbedder(384).embed([sys.argv[1]])[0]))")
-    out = subprocess.run([sys.executable, "-c", code, texts[0]], cwd=PROJECT_ROOT, check=True,
-                         capture_output=True, text=True,
-                         env={**os.environ, "PYTHONHASHSEED": "12345"}).stdout
+    code = (
+        "import json,sys; from data_pipeline.trainer.embedders import HashingEmbedder; "
+        "print(json.dumps(HashingEmbedder(384).embed([sys.argv[1]])[0]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, texts[0]],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+    ).stdout
     assert json.loads(out) == pytest.approx(vectors[0], abs=1e-12)
 
 
 def test_hashing_embedder_ranks_related_text_closer():
     e = HashingEmbedder(384)
-    q, near, far = e.embed(["服务区支付总金额", "统计每个服务区的支付总金额", "How many orders per day?"])
-    dot = lambda a, b: sum(x * y for x, y in zip(a, b))  # noqa: E731
+    q, near, far = e.embed(
+        ["服务区支付总金额", "统计每个服务区的支付总金额", "How many orders per day?"]
+    )
+    dot = lambda a, b: sum(x * y for x, y in zip(a, b, strict=True))  # noqa: E731
     assert dot(q, near) > dot(q, far) + 0.2
 
 
@@ -163,7 +221,9 @@ def test_markdown_chunks_are_bounded_keep_the_title_and_lose_nothing():
     # A long section is split and its heading repeated; table rows keep their header.
     assert sum("## Columns" in c for _, c in chunks) >= 2
     table_chunks = [c for _, c in chunks if "| 59 | 服务区59 |" in c or "| 0 | 服务区0 |" in c]
-    assert table_chunks and all("| id | service_area_name | service_state |" in c for c in table_chunks)
+    assert table_chunks and all(
+        "| id | service_area_name | service_state |" in c for c in table_chunks
+    )
     # Small sections share a chunk rather than making tiny ones.
     small = chunk_markdown("# t（表）\n\nintro\n\n## A\n\na\n\n## B\n\nb\n")
     assert small == [("t（表）", "# t（表）\n\nintro\n\n## A\n\na\n\n## B\n\nb")]
@@ -184,9 +244,14 @@ def test_document_ids_come_from_content(tmp_path):
     assert len({d.doc_id for d in a.documents}) == len(a.documents)
     # Formatting does not make a new document; other content does.
     q, s = PAIRS[0]["question"], PAIRS[0]["sql"]
-    assert question_sql_document(q, s, "x").doc_id == question_sql_document(f" {q} ", s.replace(" ", "  ").rstrip(";"), "y").doc_id
+    assert (
+        question_sql_document(q, s, "x").doc_id
+        == question_sql_document(f" {q} ", s.replace(" ", "  ").rstrip(";"), "y").doc_id
+    )
     assert question_sql_document(q, s, "x").doc_id != question_sql_document(q + "？", s, "x").doc_id
-    assert document_id("ddl", "CREATE TABLE t (a int)") == document_id("ddl", "CREATE TABLE t (\n  a int\n)".replace("(\n  ", "(").replace("\n)", ")"))
+    assert document_id("ddl", "CREATE TABLE t (a int)") == document_id(
+        "ddl", "CREATE TABLE t (\n  a int\n)".replace("(\n  ", "(").replace("\n)", ")")
+    )
     assert document_id("ddl", "x")[:-4] != document_id("documentation", "x")[:-4]
 
 
@@ -201,18 +266,21 @@ def test_missing_inputs_name_the_step_to_run_first(tmp_path, config, pipeline_ds
     (folder / "qs_demo_20240101_000000_pair.json").write_text("[]", encoding="utf-8")
     assert training_step.missing_inputs(folder) is None
     (folder / "qs_demo_20240101_000000_pair.json").write_text("{not json", encoding="utf-8")
-    with pytest.raises(StepFailed, match="qs_demo_20240101_000000_pair.json"):
+    with pytest.raises(StepFailed, match=r"qs_demo_20240101_000000_pair\.json"):
         training_step.run(make_ctx(config, folder, pipeline_dsn))
 
 
 # The store ------------------------------------------------------------------------------
 def test_layout_is_the_one_vanna_reads(tmp_path, config, pipeline_dsn):
     training_step.run(make_ctx(config, write_task_folder(tmp_path / "t"), pipeline_dsn))
-    columns = fetch(pipeline_dsn, """
+    columns = fetch(
+        pipeline_dsn,
+        """
         SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod)
           FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
          WHERE c.relname IN ('langchain_pg_collection', 'langchain_pg_embedding')
-           AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum""")
+           AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum""",
+    )
     assert columns == [
         ("langchain_pg_collection", "uuid", "uuid"),
         ("langchain_pg_collection", "name", "character varying"),
@@ -223,14 +291,20 @@ def test_layout_is_the_one_vanna_reads(tmp_path, config, pipeline_dsn):
         ("langchain_pg_embedding", "document", "character varying"),
         ("langchain_pg_embedding", "cmetadata", "jsonb"),
     ]
-    constraints = fetch(pipeline_dsn, """
+    constraints = fetch(
+        pipeline_dsn,
+        """
         SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint
-         WHERE conrelid = 'langchain_pg_embedding'::regclass ORDER BY contype""")
-    assert any(t == "f" and "REFERENCES langchain_pg_collection(uuid) ON DELETE CASCADE" in d
-               for _, t, d in constraints)
+         WHERE conrelid = 'langchain_pg_embedding'::regclass ORDER BY contype""",
+    )
+    assert any(
+        t == "f" and "REFERENCES langchain_pg_collection(uuid) ON DELETE CASCADE" in d
+        for _, t, d in constraints
+    )
     assert any(t == "p" and d == "PRIMARY KEY (id)" for _, t, d in constraints)
-    assert sorted(r[0] for r in fetch(pipeline_dsn, "SELECT name FROM langchain_pg_collection")) == [
-        "ddl", "documentation", "sql"]
+    assert sorted(
+        r[0] for r in fetch(pipeline_dsn, "SELECT name FROM langchain_pg_collection")
+    ) == ["ddl", "documentation", "sql"]
     # Read the rows the way vanna.pgvector.PG_VectorStore.get_training_data does.
     rows = fetch(pipeline_dsn, "SELECT cmetadata, document, id FROM langchain_pg_embedding")
     kinds = {}
@@ -257,7 +331,9 @@ def test_second_load_adds_nothing_and_counts_are_per_collection(tmp_path, config
     assert first["totals"] == {"documents": n_docs, "inserted": n_docs, "already_present": 0}
     assert first["collections"]["sql"] == {"documents": 4, "inserted": 4, "already_present": 0}
     assert first["collections"]["ddl"] == {"documents": 2, "inserted": 2, "already_present": 0}
-    assert first["store_counts"] == {c: first["collections"][c]["documents"] for c in first["collections"]}
+    assert first["store_counts"] == {
+        c: first["collections"][c]["documents"] for c in first["collections"]
+    }
     assert first["embedder"] == "builtin-hashing" and first["dimension"] == 384
     assert ctx.progress_seen[-1] == 1.0 and ctx.progress_seen == sorted(ctx.progress_seen)
     rows_before = fetch(pipeline_dsn, "SELECT count(*) FROM langchain_pg_embedding")[0][0]
@@ -267,12 +343,23 @@ def test_second_load_adds_nothing_and_counts_are_per_collection(tmp_path, config
     assert second["totals"] == {"documents": n_docs, "inserted": 0, "already_present": n_docs}
     assert fetch(pipeline_dsn, "SELECT count(*) FROM langchain_pg_embedding")[0][0] == rows_before
     # Vectors are real: unit length, one per row.
-    norms = fetch(pipeline_dsn, "SELECT min(vector_norm(embedding)), max(vector_norm(embedding)) FROM langchain_pg_embedding")
-    assert norms[0][0] == pytest.approx(1.0, abs=1e-5) and norms[0][1] == pytest.approx(1.0, abs=1e-5)
+    norms = fetch(
+        pipeline_dsn,
+        "SELECT min(vector_norm(embedding)), max(vector_norm(embedding)) FROM langchain_pg_embedding",
+    )
+    assert norms[0][0] == pytest.approx(1.0, abs=1e-5) and norms[0][1] == pytest.approx(
+        1.0, abs=1e-5
+    )
 
 
 def test_purge_removes_exactly_the_task_rows_and_keeps_shared_ones(tmp_path, config, pipeline_dsn):
-    other_pairs = [PAIRS[0], {"question": "列出所有服务区编码 list all service area codes", "sql": "SELECT service_area_no FROM bss_service_area;"}]
+    other_pairs = [
+        PAIRS[0],
+        {
+            "question": "列出所有服务区编码 list all service area codes",
+            "sql": "SELECT service_area_no FROM bss_service_area;",
+        },
+    ]
     a = write_task_folder(tmp_path / "a")
     b = write_task_folder(tmp_path / "b", pairs=other_pairs, ddls=(("bss_service_area", DDL_AREA),))
     (b / "bss_service_area_detail.md").unlink()
@@ -290,12 +377,21 @@ def test_purge_removes_exactly_the_task_rows_and_keeps_shared_ones(tmp_path, con
         assert store.counts("task_20240102_090000") == {"sql": 0, "ddl": 0, "documentation": 0}
         assert store.counts("task_20240103_090000") == {"sql": 2, "ddl": 1, "documentation": 0}
         assert store.total() == total - sum(purged["removed"].values()) == 3
-        owners = fetch(pipeline_dsn, "SELECT cmetadata->>'task_id', cmetadata->'task_ids' FROM langchain_pg_embedding")
+        owners = fetch(
+            pipeline_dsn,
+            "SELECT cmetadata->>'task_id', cmetadata->'task_ids' FROM langchain_pg_embedding",
+        )
         assert all(o == ("task_20240103_090000", ["task_20240103_090000"]) for o in owners)
-        assert store.purge_task("task_20240103_090000")["removed"] == {"sql": 2, "ddl": 1, "documentation": 0}
+        assert store.purge_task("task_20240103_090000")["removed"] == {
+            "sql": 2,
+            "ddl": 1,
+            "documentation": 0,
+        }
         assert store.total() == 0
         assert store.purge_task("task_20240101_000000") == {
-            "removed": {"sql": 0, "ddl": 0, "documentation": 0}, "kept_shared": 0}
+            "removed": {"sql": 0, "ddl": 0, "documentation": 0},
+            "kept_shared": 0,
+        }
 
 
 def test_backup_then_truncate(tmp_path, config, pipeline_dsn):
@@ -303,8 +399,11 @@ def test_backup_then_truncate(tmp_path, config, pipeline_dsn):
     first = training_step.run(make_ctx(config, folder, pipeline_dsn))
     n = first["totals"]["documents"]
     assert training_step.output_files(folder) == []
-    again = training_step.run(make_ctx(config, folder, pipeline_dsn, backup_vector_tables=True,
-                                       truncate_vector_tables=True))
+    again = training_step.run(
+        make_ctx(
+            config, folder, pipeline_dsn, backup_vector_tables=True, truncate_vector_tables=True
+        )
+    )
     assert again["truncated"] == first["store_counts"]
     assert again["totals"]["inserted"] == n  # emptied first, so everything is new again
     files = training_step.output_files(folder)
@@ -321,7 +420,7 @@ def test_backup_then_truncate(tmp_path, config, pipeline_dsn):
     with open(col, encoding="utf-8", newline="") as fh:
         assert sorted(r["name"] for r in csv.DictReader(fh)) == ["ddl", "documentation", "sql"]
     with TrainingStore(pipeline_dsn) as store:
-        assert store.truncate() == first["store_counts"]
+        assert store.truncate_vector_tables() == first["store_counts"]
         assert store.total() == 0
 
 
@@ -337,18 +436,48 @@ def test_search_finds_the_nearest_document_and_the_cli_prints_it(tmp_path, confi
         hits = store.search("daily business figures pay_sum order_sum", e, collection="ddl", k=1)
         assert hits[0].document == DDL_DAY
         assert store.search("服务区", e, task_id="task_20990101_000000") == []
-        assert {h.collection for h in store.search("服务区", e, k=50)} == {"sql", "ddl", "documentation"}
-    env = {**os.environ, "LC_ALL": "C.UTF-8", "PIPELINE_DATABASE_URL": pipeline_dsn,
-           "LOAD_DEMO_SOURCE": "false", "EMBEDDING_BASE_URL": "", "VECTOR_DATABASE_URL": ""}
-    cmd = [sys.executable, "-m", "data_pipeline.trainer.search", "哪些服务区是开放状态", "--collection", "sql", "-k", "2"]
-    out = subprocess.run([*cmd, "--json"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert {h.collection for h in store.search("服务区", e, k=50)} == {
+            "sql",
+            "ddl",
+            "documentation",
+        }
+    env = {
+        **os.environ,
+        "LC_ALL": "C.UTF-8",
+        "PIPELINE_DATABASE_URL": pipeline_dsn,
+        "LOAD_DEMO_SOURCE": "false",
+        "EMBEDDING_BASE_URL": "",
+        "VECTOR_DATABASE_URL": "",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "data_pipeline.trainer.search",
+        "哪些服务区是开放状态",
+        "--collection",
+        "sql",
+        "-k",
+        "2",
+    ]
+    out = subprocess.run(
+        [*cmd, "--json"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     results = json.loads(out.stdout)
     assert len(results) == 2 and results[0]["question"] == PAIRS[1]["question"]
     assert results[0]["sql"] == PAIRS[1]["sql"] and results[0]["task_id"] == "task_20240102_090000"
-    text = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    text = subprocess.run(
+        cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert text.returncode == 0 and "Q: 查询所有开放状态的服务区名称" in text.stdout
-    bad = subprocess.run([*cmd[:4], "--collection", "tables"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [*cmd[:4], "--collection", "tables"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2
 
 
@@ -364,29 +493,49 @@ def test_cancelled_load_keeps_committed_batches_and_a_rerun_completes(tmp_path, 
 
     with ensure_store(pipeline_dsn, 384) as store:
         with pytest.raises(Cancelled):
-            load_documents(store, docs, e, batch_size=2, task_id="task_20240102_090000",
-                           check_cancelled=cancel_after_two_batches)
+            load_documents(
+                store,
+                docs,
+                e,
+                batch_size=2,
+                task_id="task_20240102_090000",
+                check_cancelled=cancel_after_two_batches,
+            )
         assert store.total() == 4
-        report = load_documents(store, docs + docs[:3], e, batch_size=3, task_id="task_20240102_090000")
-        assert (report.inserted, report.already_present, report.duplicates_in_input) == (len(docs) - 4, 4, 3)
+        report = load_documents(
+            store, docs + docs[:3], e, batch_size=3, task_id="task_20240102_090000"
+        )
+        assert (report.inserted, report.already_present, report.duplicates_in_input) == (
+            len(docs) - 4,
+            4,
+            3,
+        )
         assert store.total() == len(docs)
 
 
-def test_dimension_mismatch_and_old_layout_are_refused_clearly(tmp_path, config, pipeline_dsn, pg_admin_dsn):
+def test_dimension_mismatch_and_old_layout_are_refused_clearly(
+    tmp_path, config, pipeline_dsn, pg_admin_dsn
+):
     folder = write_task_folder(tmp_path / "t")
     training_step.run(make_ctx(config, folder, pipeline_dsn))
     small = config.with_overrides(embedding_dimension=64)
-    with pytest.raises(StepFailed, match="holds 384-dimension vectors .* 64-dimension"):
+    with pytest.raises(StepFailed, match=r"holds 384-dimension vectors .* 64-dimension"):
         training_step.run(make_ctx(small, folder, pipeline_dsn))
     result = training_step.run(make_ctx(small, folder, pipeline_dsn, truncate_vector_tables=True))
-    assert result["dimension"] == 64 and result["totals"]["inserted"] == result["totals"]["documents"]
-    assert fetch(pipeline_dsn, "SELECT DISTINCT vector_dims(embedding) FROM langchain_pg_embedding") == [(64,)]
+    assert (
+        result["dimension"] == 64 and result["totals"]["inserted"] == result["totals"]["documents"]
+    )
+    assert fetch(
+        pipeline_dsn, "SELECT DISTINCT vector_dims(embedding) FROM langchain_pg_embedding"
+    ) == [(64,)]
 
     old = new_database(pg_admin_dsn)
     conn = psycopg2.connect(old)
     with conn, conn.cursor() as cur:
-        cur.execute("CREATE EXTENSION vector; CREATE TABLE langchain_pg_embedding (uuid uuid PRIMARY KEY, "
-                    "collection_id uuid, embedding vector, document varchar, cmetadata json, custom_id varchar)")
+        cur.execute(
+            "CREATE EXTENSION vector; CREATE TABLE langchain_pg_embedding (uuid uuid PRIMARY KEY, "
+            "collection_id uuid, embedding vector, document varchar, cmetadata json, custom_id varchar)"
+        )
     conn.close()
     with pytest.raises(StepFailed, match="old langchain_community layout"):
         training_step.run(make_ctx(config, folder, old))
@@ -411,8 +560,15 @@ def test_missing_vector_extension_is_named(tmp_path, config, pg_admin_dsn):
 
 # The OpenAI-compatible embedder ---------------------------------------------------------
 def _remote(fake, **kw) -> OpenAICompatibleEmbedder:
-    args = {"base_url": fake.base_url, "api_key": "sk-secret-123", "model": "text-embedding-v3",
-            "dimension": 384, "batch_size": 3, "max_retries": 2, "backoff_seconds": 0.01}
+    args = {
+        "base_url": fake.base_url,
+        "api_key": "sk-secret-123",
+        "model": "text-embedding-v3",
+        "dimension": 384,
+        "batch_size": 3,
+        "max_retries": 2,
+        "backoff_seconds": 0.01,
+    }
     return OpenAICompatibleEmbedder(**{**args, **kw})
 
 
@@ -438,7 +594,7 @@ def test_openai_compatible_embedder_retries_transient_errors(fake_openai):
 
 def test_openai_compatible_embedder_errors_are_clear_and_keyless(fake_openai):
     fake_openai.embedding_errors.append(error(401, "invalid key sk-secret-123"))
-    with pytest.raises(ProviderError, match="refused the request .HTTP 401") as info:
+    with pytest.raises(ProviderError, match=r"refused the request \(HTTP 401\)") as info:
         _remote(fake_openai).embed(["x"])
     assert "sk-secret-123" not in info.value.message and len(fake_openai.requests) == 1
     fake_openai.embedding_dimension = 8
@@ -447,8 +603,12 @@ def test_openai_compatible_embedder_errors_are_clear_and_keyless(fake_openai):
 
 
 def test_step_loads_through_the_remote_embedder(tmp_path, config, pipeline_dsn, fake_openai):
-    remote = config.with_overrides(embedding_base_url=fake_openai.base_url, embedding_api_key="k",
-                                   embedding_dimension=384, embedding_batch_size=4)
+    remote = config.with_overrides(
+        embedding_base_url=fake_openai.base_url,
+        embedding_api_key="k",
+        embedding_dimension=384,
+        embedding_batch_size=4,
+    )
     assert isinstance(get_embedder(remote), OpenAICompatibleEmbedder)
     folder = write_task_folder(tmp_path / "t")
     result = training_step.run(make_ctx(remote, folder, pipeline_dsn))
@@ -457,7 +617,21 @@ def test_step_loads_through_the_remote_embedder(tmp_path, config, pipeline_dsn, 
     assert result["totals"]["inserted"] == n
     assert sum(len(r.body["input"]) for r in fake_openai.requests) == n
     assert max(len(r.body["input"]) for r in fake_openai.requests) == 4
-    row = fetch(pipeline_dsn, "SELECT embedding::text, document FROM langchain_pg_embedding WHERE id LIKE '%%-ddl' ORDER BY document LIMIT 1")[0]
+    row = fetch(
+        pipeline_dsn,
+        "SELECT embedding::text, document FROM langchain_pg_embedding WHERE id LIKE '%%-ddl' ORDER BY document LIMIT 1",
+    )[0]
     assert json.loads(row[0]) == pytest.approx(fake_vector(row[1], 384), abs=1e-6)
     again = training_step.run(make_ctx(remote, folder, pipeline_dsn))
     assert again["totals"]["inserted"] == 0
+
+
+def test_embedding_failure_in_the_background_thread_fails_the_load(
+    tmp_path, pipeline_dsn, fake_openai
+):
+    docs = collect_documents(write_task_folder(tmp_path / "t")).documents
+    fake_openai.embedding_errors.append(error(400, "input too long"))
+    with ensure_store(pipeline_dsn, 384) as store:
+        with pytest.raises(ProviderError, match=r"HTTP 400\): input too long"):
+            load_documents(store, docs, _remote(fake_openai, batch_size=2), batch_size=2)
+        assert store.total() == 0

@@ -117,10 +117,16 @@ def test_comment_table_in_chinese_uses_keys_enums_and_samples():
     schema = shop_schema()
     order = schema.table("sales", "order")
     order.columns.append(col("buyer_contact", "text", "text", samples=["a@b.cn", "x@y.com"]))
+    order.columns.append(col("referrer_id", "integer", "integer"))
+    order.foreign_keys.append(
+        ForeignKey("fk_r", ["referrer_id"], "sales", "Customer", ["CustomerId"])
+    )
     comments = BuiltinLLM().comment_table(order, ZH)
     assert comments.table_comment is None  # the table has one already
     cols = comments.column_comments
-    assert cols["CustomerId"].startswith("客户ID") and "关联客户" in cols["CustomerId"]
+    assert cols["CustomerId"] == "客户ID"  # a key named after the table it points to
+    assert cols["referrer_id"] == "referrer ID，关联客户"
+    assert cols["id"] == "编号，主键"
     assert "取值：new、paid、shipped" in cols["state"]
     assert cols["ordered_on"] == "下单日期"
     assert set(cols) == {c.name for c in order.columns}  # every column lacked a comment

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,7 @@ from app_config import Config
 from core.errors import InvalidInput
 from data_pipeline.cli_params import UsageError, build_params
 from data_pipeline.progress_display import ProgressDisplay, fit, render
+from data_pipeline.task_executor import build_parser as executor_parser
 from data_pipeline.task_executor import run_params
 from data_pipeline.workflow_cli import build_parser, format_summary
 
@@ -116,3 +119,13 @@ def test_summary_masks_passwords():
     text = format_summary(report)
     assert "secret" not in text and "reader:***@db.example" in text
     assert "1 ddl_generation" in text and "failed" in text
+
+
+def test_readme_documents_every_option():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    section = re.search(r"<!-- section:cli -->(.*)<!-- /section:cli -->", readme, re.S)[1]
+    for parser in (build_parser(), executor_parser()):
+        for action in parser._actions:
+            for option in action.option_strings:
+                if option not in ("-h", "--help", "--verbose"):
+                    assert f"`{option}" in section or f" {option}" in section, option

@@ -74,7 +74,7 @@ def column_phrase(col: ColumnMeta, lang: str) -> str:
         guessed = _pattern_meaning(col.samples, lang)
     if guessed:
         return guessed
-    if lang == "zh" and col.category in ("numeric", "integer"):
+    if lang == "zh" and col.category in ("numeric", "integer") and tokens[-1:] != ["id"]:
         # "area" is a place (区域) in names, but a measure of it is a surface (面积).
         base = base.replace("区域", "面积")
     return base
@@ -86,11 +86,27 @@ def _column_comment(table: TableMeta, col: ColumnMeta, lang: str) -> str:
     fk = next((f for f in table.foreign_keys if col.name in f.columns), None)
     if fk is not None:
         ref = phrase(fk.ref_table, lang)
+        tokens = split_identifier(col.name)
         if fk.ref_table == table.name:
             extras.append("引用本表" if lang == "zh" else "refers to this table")
+        elif (
+            len(tokens) > 1
+            and tokens[-1] == "id"
+            and set(tokens[:-1]) <= set(split_identifier(fk.ref_table))
+        ):
+            # area_id → service_area: name the key after the table it points to.
+            base = f"{ref}ID" if lang == "zh" else f"{ref} ID"
         else:
             extras.append(f"关联{ref}" if lang == "zh" else f"refers to {ref.lower()}")
     elif col.is_primary_key and len(table.primary_key) == 1:
+        tokens = split_identifier(col.name)
+        if (
+            len(tokens) > 1
+            and tokens[-1] == "id"
+            and set(tokens[:-1]) <= set(split_identifier(table.name))
+        ):
+            own = phrase(table.name, lang)
+            base = f"{own}ID" if lang == "zh" else f"{own} ID"
         extras.append("主键" if lang == "zh" else "primary key")
     if col.enum_values:
         values = _short(col.enum_values, _ENUM_LIMIT, lang)

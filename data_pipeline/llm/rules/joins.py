@@ -36,7 +36,7 @@ def _group_col(f: TableFacts) -> ColumnMeta | None:
 def link_pairs(link: Link) -> list[Pair]:
     """Candidates for one foreign key, best first."""
     c, p, lang = link.child, link.parent, link.child.lang
-    if not (c.has_rows and p.has_rows):
+    if not (c.has_rows and p.has_rows and populated(link)):
         return _counts_only(link)
     self_ref = c.table.schema == p.table.schema and c.table.name == p.table.name
     join = f"FROM {c.ref} t1 JOIN {p.ref} t2 ON {on_clause(link.fk, 't1', 't2')}"
@@ -77,6 +77,14 @@ def link_pairs(link: Link) -> list[Pair]:
     return pairs
 
 
+def populated(link: Link) -> bool:
+    """False when the sample rows show the key is never set (a join would find nothing)."""
+    rows = link.child.table.sample_rows
+    if not rows:
+        return True
+    return any(all(row.get(c) is not None for c in link.fk.columns) for row in rows)
+
+
 def _counts_only(link: Link) -> list[Pair]:
     """A count over the join filtered on a real parent name (always one row)."""
     c, p, lang = link.child, link.parent, link.child.lang
@@ -100,6 +108,8 @@ def chain_pairs(first: Link, second: Link) -> list[Pair]:
     lang = c.lang
     gcol = _group_col(g)
     if gcol is None or not (c.has_rows and g.has_rows) or g.table is c.table:
+        return []
+    if not (populated(first) and populated(second)):
         return []
     join = (
         f"FROM {c.ref} t1 JOIN {p.ref} t2 ON {on_clause(first.fk, 't1', 't2')} "

@@ -33,8 +33,10 @@ def build_links(schema: SchemaMetadata, facts: dict[tuple[str, str], TableFacts]
             if parent is None or len(fk.columns) != len(fk.ref_columns):
                 continue
             label = parent.label
-            if targets.count((fk.ref_schema, fk.ref_table)) > 1 or parent is child:
-                # Several keys to one table (or a self reference): name the key column.
+            several = targets.count((fk.ref_schema, fk.ref_table)) > 1
+            usual = fk.columns[0] == fk.ref_columns[0] or fk.columns[0].startswith(fk.ref_table)
+            if (several and not usual) or parent is child:
+                # A second key to one table (or a self reference): name the key column.
                 col = table.column(fk.columns[0])
                 label = child.col_label(col) if col else label
             links.append(Link(child, parent, fk, label))
@@ -43,19 +45,20 @@ def build_links(schema: SchemaMetadata, facts: dict[tuple[str, str], TableFacts]
 
 def resolve_tables(theme: Theme, schema: SchemaMetadata) -> list[TableMeta]:
     """The theme's tables that exist (``schema.table`` or bare ``table``), in theme order."""
-    found: list[TableMeta] = []
+    by_name = {(t.schema, t.name): t for t in schema.tables}
+    found: dict[int, TableMeta] = {}
     for name in theme.tables:
         schema_name, _, table_name = name.rpartition(".")
-        table = schema.table(schema_name or "public", table_name)
+        table = by_name.get((schema_name or "public", table_name))
         if table is None and not schema_name:
             table = next((t for t in schema.tables if t.name == table_name), None)
-        if table is not None and table not in found:
-            found.append(table)
-    return found or list(schema.tables)
+        if table is not None:
+            found.setdefault(id(table), table)
+    return list(found.values()) or list(schema.tables)
 
 
 def table_candidates(
-    table: TableMeta, facts: dict, links: list[Link], theme_tables: list[TableMeta]
+    table: TableMeta, facts: dict, links: list[Link], theme_ids: set[int]
 ) -> list[Pair]:
     """All candidates of one table of the theme, mixed so joins come early."""
     f = facts[(table.schema, table.name)]
@@ -68,7 +71,7 @@ def table_candidates(
         for second in links:
             if second.child is link.parent and second.parent not in (link.parent, f):
                 sources["chains"] += chain_pairs(link, second)
-    others = [link for link in links if link.parent is f and link.child.table not in theme_tables]
+    others = [link for link in links if link.parent is f and id(link.child.table) not in theme_ids]
     sources["reverse"] = [p for link in others for p in link_pairs(link)]
     merged: list[Pair] = []
     cursors = dict.fromkeys(sources, 0)
@@ -80,41 +83,64 @@ def table_candidates(
     return merged
 
 
+def prepare(schema: SchemaMetadata, lang: str) -> tuple[dict, list[Link]]:
+    """The per-table facts and the foreign-key links of ``schema`` (reusable across themes)."""
+    facts = all_facts(schema, lang)
+    return facts, build_links(schema, facts)
+
+
 def generate_pairs(
-    theme: Theme, schema: SchemaMetadata, lang: str, count: int
+    theme: Theme,
+    schema: SchemaMetadata,
+    lang: str,
+    count: int,
+    prepared: tuple[dict, list[Link]] | None = None,
 ) -> list[QuestionSQL]:
     """Up to ``count`` distinct pairs for ``theme``."""
     from data_pipeline.qa_generation.dedupe import Deduplicator
 
     if count <= 0 or not schema.tables:
         return []
-    facts = all_facts(schema, lang)
-    links = build_links(schema, facts)
+    facts, links = prepared or prepare(schema, lang)
     tables = resolve_tables(theme, schema)
     seen = Deduplicator()
     out: list[QuestionSQL] = []
-    lists = [table_candidates(t, facts, links, tables) for t in tables]
-    _round_robin(lists, [0, *range(len(lists))] if len(lists) > 1 else [0], count, seen, out)
+    inside = {id(t) for t in tables}
+
+    def maker(table: TableMeta):
+        return lambda: table_candidates(table, facts, links, inside)
+
+    makers = [maker(t) for t in tables]
+    _round_robin(makers, [0, *range(len(makers))] if len(makers) > 1 else [0], count, seen, out)
     if len(out) < count:
         # The theme's tables are exhausted (small tables): go on with related tables, then
         # the rest, so a small theme still gets its share of pairs.
-        others = _related_first(tables, schema, links)
-        lists = [table_candidates(t, facts, links, tables) for t in others]
-        _round_robin(lists, list(range(len(lists))), count, seen, out)
+        makers = [maker(t) for t in _related_first(tables, schema, links)]
+        _round_robin(makers, list(range(len(makers))), count, seen, out)
     return out
 
 
-def _round_robin(lists, order, count: int, seen, out: list[QuestionSQL]) -> None:
-    """Take one new candidate from each list in ``order`` per round until ``count``."""
-    cursors = [0] * len(lists)
-    while len(out) < count and any(c < len(x) for c, x in zip(cursors, lists, strict=True)):
+def _round_robin(makers, order, count: int, seen, out: list[QuestionSQL]) -> None:
+    """Take one new candidate per list in ``order`` per round until ``count``. Candidate
+    lists are built only when reached, so big themes cost little."""
+    lists: list[list[Pair] | None] = [None] * len(makers)
+    cursors = [0] * len(makers)
+    exhausted = [False] * len(makers)
+    while len(out) < count and not all(exhausted):
         for i in order:
-            while cursors[i] < len(lists[i]):
-                question, sql = lists[i][cursors[i]]
+            if exhausted[i]:
+                continue
+            if lists[i] is None:
+                lists[i] = makers[i]()
+            candidates = lists[i]
+            while cursors[i] < len(candidates):
+                question, sql = candidates[cursors[i]]
                 cursors[i] += 1
                 if seen.add(question, sql) is None:
                     out.append(QuestionSQL(question, sql))
                     break
+            if cursors[i] >= len(candidates):
+                exhausted[i] = True
             if len(out) >= count:
                 return
 
@@ -124,10 +150,10 @@ def _related_first(
 ) -> list[TableMeta]:
     """Tables outside the theme: linked to it by a foreign key first, then the others."""
     inside = {id(t) for t in tables}
-    linked = []
+    linked: dict[int, TableMeta] = {}
     for link in links:
         for a, b in ((link.child.table, link.parent.table), (link.parent.table, link.child.table)):
-            if id(a) in inside and id(b) not in inside and b not in linked:
-                linked.append(b)
-    rest = [t for t in schema.tables if id(t) not in inside and t not in linked]
-    return linked + rest
+            if id(a) in inside and id(b) not in inside:
+                linked.setdefault(id(b), b)
+    rest = [t for t in schema.tables if id(t) not in inside and id(t) not in linked]
+    return [*linked.values(), *rest]

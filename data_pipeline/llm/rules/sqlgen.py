@@ -44,7 +44,8 @@ _PLAIN = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Words that mark a number as an identifier or code rather than a measure.
 _NOT_MEASURE = _words(
     "id no num number code seq sort order year month day phone tel mobile zip postcode "
-    "version lat lng lon latitude longitude level grade rank type status flag stake"
+    "version lat lng lon latitude longitude level grade rank type status flag stake active "
+    "enabled deleted is has"
 )
 # Words that make an average (not a sum) the natural aggregate.
 _AVERAGED = _words(
@@ -57,6 +58,7 @@ _CATEGORICAL = _words(
     "payment currency department dept"
 )
 _NAME_WORDS = ("name", "title", "label")
+_AUDIT = _words("update updated modified modify deleted changed sync synced etl")
 MAX_LITERAL = 60
 
 
@@ -174,32 +176,59 @@ def table_facts(table: TableMeta, lang: str) -> TableFacts:
         or (table.row_count or 0) > 0
     )
     fk_cols = {c for fk in table.foreign_keys for c in fk.columns}
+    facts.name_col = _name_column(table, [c for c in table.columns if c.category == "text"])
     for col in table.columns:
         words = set(split_identifier(col.name))
         keyish = col.is_primary_key or col.name in fk_cols or col.is_unique
         if col.category in ("integer", "numeric") and not keyish and not col.enum_values:
-            if not words & _NOT_MEASURE and not col.name.lower().endswith("id"):
+            if _is_measure(col, words):
                 facts.measures.append(col)
         elif col.category in ("date", "timestamp"):
-            facts.dates.append(col)
+            if not _constant(table, col):  # e.g. last_update set once for every row
+                facts.dates.append(col)
         elif (
             col.category in ("enum", "boolean")
             or col.enum_values
-            or (col.category == "text" and not keyish and words & _CATEGORICAL)
+            or (
+                col.category == "text"
+                and not keyish
+                and words & _CATEGORICAL
+                and col is not facts.name_col
+            )
         ):
             facts.dims.append(col)
         if col.category == "text":
             facts.texts.append(col)
-    facts.name_col = _name_column(table, facts.texts)
+    # Audit columns (last_update, modified_at) make dull trends: last.
+    facts.dates.sort(key=lambda c: bool(set(split_identifier(c.name)) & _AUDIT))
     pk = table.primary_key[0] if len(table.primary_key) == 1 else None
     facts.key_col = table.column(pk) if pk else None
     return facts
 
 
+def _is_measure(col: ColumnMeta, words: set[str]) -> bool:
+    if words & _NOT_MEASURE or col.name.lower().endswith("id"):
+        return False
+    values = {v for v in col.samples if v is not None}
+    # 0/1 integers are flags, not quantities.
+    return not (col.category == "integer" and values and values <= {0, 1})
+
+
+def _constant(table: TableMeta, col: ColumnMeta) -> bool:
+    """One distinct value over several sample rows."""
+    values = {str(v) for v in col.samples if v is not None}
+    return len(table.sample_rows) >= 2 and len(values) == 1
+
+
 def _name_column(table: TableMeta, texts: list[ColumnMeta]) -> ColumnMeta | None:
-    """A text column that names a row: ``*name``/``title``, else a unique text column."""
+    """A text column that names a row: ``*name``/``title``, one named like the table
+    (``city.city``), else a unique text column."""
     for col in texts:
         if any(w in split_identifier(col.name) for w in _NAME_WORDS):
+            return col
+    singular = table.name.lower().rstrip("s")
+    for col in texts:
+        if col.name.lower().rstrip("s") == singular:
             return col
     for col in texts:
         if col.is_unique or (col.is_primary_key and len(table.primary_key) == 1):

@@ -25,7 +25,8 @@ def alias(prefix: str, col: ColumnMeta) -> str:
 def aggregate(col: ColumnMeta, prefix: str = "") -> tuple[str, str, str]:
     """(SQL aggregate, alias, question kind suffix) for a measure: AVG for rates, else SUM."""
     if is_averaged(col):
-        return f"ROUND(AVG({prefix}{q(col)})::numeric, 2)", alias("avg", col), "avg"
+        # Cast first: AVG has no money (or other exotic numeric) variant, ROUND no float one.
+        return f"ROUND(AVG({prefix}{q(col)}::numeric), 2)", alias("avg", col), "avg"
     return f"SUM({prefix}{q(col)})", alias("total", col), "sum"
 
 
@@ -174,7 +175,7 @@ def _filters(f: TableFacts) -> list[Pair]:
 def _stats(f: TableFacts) -> list[Pair]:
     return [
         (ask("stats", f.lang, t=f.label, m=f.col_label(m)),
-         f"SELECT ROUND(AVG({q(m)})::numeric, 2) AS {alias('avg', m)}, "
+         f"SELECT ROUND(AVG({q(m)}::numeric), 2) AS {alias('avg', m)}, "
          f"MAX({q(m)}) AS {alias('max', m)}, MIN({q(m)}) AS {alias('min', m)} FROM {f.ref}")
         for m in f.measures[:2]
     ]  # fmt: skip

@@ -80,8 +80,14 @@ def extract_themes(schema: SchemaMetadata, lang: str, count: int) -> list[Theme]
 
 
 def _place_leftovers(groups: list[list[tuple]], leftovers: list[tuple], neighbours) -> None:
+    """Give each leftover table to a theme it is linked to, unless that theme is already
+    bigger than an even share; then to the smallest theme."""
+    if not groups:
+        return
+    total = sum(len(g) for g in groups) + len(leftovers)
+    cap = -(-total // len(groups))
     for key in leftovers:
-        linked = [g for g in groups if set(neighbours[key]) & set(g)]
+        linked = [g for g in groups if set(neighbours[key]) & set(g) and len(g) < cap]
         target = min(linked or groups, key=len)
         target.append(key)
 

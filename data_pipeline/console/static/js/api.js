@@ -36,10 +36,13 @@ function setToken(token) {
 let memoryToken = "";
 const currentToken = () => getToken() || memoryToken;
 
-// Several requests may hit 401 at once: they share one prompt.
+// Several requests may hit 401 at once: they share one prompt. Once the user dismissed it,
+// background refreshes do not ask again; `askTokenAgain()` (a button) re-enables the prompt.
 let pendingPrompt = null;
+let declined = false;
 
 async function obtainToken(rejected) {
+  if (declined) return null;
   if (!pendingPrompt) {
     pendingPrompt = askToken(rejected).finally(() => {
       pendingPrompt = null;
@@ -47,7 +50,12 @@ async function obtainToken(rejected) {
   }
   const token = await pendingPrompt;
   if (token) setToken(token);
+  else declined = true;
   return token;
+}
+
+export function askTokenAgain() {
+  declined = false;
 }
 
 /** Path under the API prefix with a query string built from `query` (empty values dropped). */

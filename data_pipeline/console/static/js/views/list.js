@@ -1,5 +1,5 @@
 // The task list: filters, pagination, and a refresh loop that speeds up while a task runs.
-import { ApiError, get } from "../api.js";
+import { ApiError, askTokenAgain, get } from "../api.js";
 import { debounce, fmtDuration, fmtTime, h, replaceChildren, secondsBetween } from "../dom.js";
 import { progressBar, statusBadge, stepLabel, TASK_STATUSES } from "../ui.js";
 
@@ -169,10 +169,7 @@ export function renderTaskList(view, { query }) {
       liveNote.classList.toggle("on", running);
     } catch (err) {
       if (!alive) return;
-      replaceChildren(
-        message,
-        h("div", { class: "alert alert-error", text: `Could not load tasks: ${describe(err)}` }),
-      );
+      replaceChildren(message, errorAlert("Could not load tasks", err, load));
     } finally {
       loading = false;
       if (alive) timer = setTimeout(load, running ? FAST_MS : SLOW_MS);
@@ -231,6 +228,27 @@ export function renderTaskList(view, { query }) {
     alive = false;
     clearTimeout(timer);
   };
+}
+
+/** An error box; a refused token gets a button to enter it, then `retry` runs. */
+export function errorAlert(prefix, err, retry) {
+  const needsToken = err instanceof ApiError && err.status === 401;
+  return h(
+    "div",
+    { class: "alert alert-error" },
+    `${prefix}: ${describe(err)}`,
+    needsToken && retry
+      ? h("button", {
+          type: "button",
+          class: "btn small",
+          text: "Enter API token",
+          onClick: () => {
+            askTokenAgain();
+            retry();
+          },
+        })
+      : null,
+  );
 }
 
 export function describe(err) {

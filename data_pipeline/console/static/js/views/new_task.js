@@ -2,7 +2,7 @@
 import { ApiError, get, request } from "../api.js";
 import { h, replaceChildren } from "../dom.js";
 import { STEPS, toast } from "../ui.js";
-import { describe } from "./list.js";
+import { describe, errorAlert } from "./list.js";
 import { tablePicker } from "./table_picker.js";
 
 const OPTIONS = [
@@ -216,6 +216,7 @@ export function renderNewTask(view) {
   }
 
   async function loadSources() {
+    clearErrors();
     try {
       const data = await get("/sources");
       if (!alive) return;
@@ -240,7 +241,9 @@ export function renderNewTask(view) {
       }
       picker.load(names[0]);
     } catch (err) {
-      if (alive) showFieldError("db_connection", `Could not load sources: ${describe(err)}`);
+      if (!alive) return;
+      showFieldError("db_connection", `Could not load sources: ${describe(err)}`);
+      replaceChildren(formAlert, errorAlert("Could not load the sources", err, loadSources));
     }
   }
   source.addEventListener("change", () => {
@@ -251,9 +254,10 @@ export function renderNewTask(view) {
   function body() {
     const parameters = {
       db_connection: source.value,
-      business_context: context.value.trim(),
       execution_mode: modeSingle.checked ? "single" : "complete",
     };
+    // Left out when empty, so the API answers "required" rather than a length rule.
+    if (context.value.trim()) parameters.business_context = context.value.trim();
     const tables = picker.value();
     if (tables.length) parameters.table_list = tables;
     if (modeSingle.checked) parameters.single_step = Number(stepSelect.value);

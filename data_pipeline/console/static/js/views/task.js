@@ -9,7 +9,7 @@ import {
   secondsBetween,
 } from "../dom.js";
 import { confirmDialog, modal, progressBar, STEPS, statusBadge, stepLabel, toast } from "../ui.js";
-import { describe, taskDuration } from "./list.js";
+import { describe, errorAlert, taskDuration } from "./list.js";
 import { LogViewer } from "./logs.js";
 
 const FAST_MS = 2000;
@@ -29,17 +29,37 @@ function stepDetails(task) {
   return out;
 }
 
+/** A step's key numbers from its latest execution summary: "tables 9 · pairs 50". */
+function stepStats(run) {
+  const result = run && run.status === "completed" ? run.result : null;
+  if (!result || typeof result !== "object") return null;
+  const skip = /duration|seconds|second|time|_ms$|percent|dimension|concurrency|quer|statement/;
+  const useful = /table|theme|pair|valid|repair|insert|load|document|present|comment/;
+  const stats = Object.entries(result)
+    .filter(([k, v]) => typeof v === "number" && !skip.test(k))
+    .sort(([a], [b]) => Number(useful.test(b)) - Number(useful.test(a)))
+    .slice(0, 4);
+  if (!stats.length) return null;
+  return h(
+    "div",
+    { class: "step-stats" },
+    stats.map(([k, v]) => h("span", {}, h("b", { text: v.toLocaleString("en-US") }), ` ${k.replace(/_/g, " ")}`)),
+  );
+}
+
 export function renderTask(view, { params: [taskId] }) {
   let alive = true;
   let timer = null;
   let task = null;
   let filesKey = "";
+  let latestRun = {}; // step name -> its latest execution (for the step's key numbers)
 
   const header = h("section", { class: "card task-header", id: "task-header" });
   const actionMsg = h("div", { class: "action-msg", id: "action-msg" });
   const timeline = h("ol", { class: "timeline", id: "timeline" });
   const runs = h("tbody");
   const files = h("tbody");
+  const filesTitle = h("span", { class: "muted small", id: "files-summary" });
   const logs = new LogViewer(taskId, { onEnd: () => refresh() });
 
   replaceChildren(
@@ -86,10 +106,10 @@ export function renderTask(view, { params: [taskId] }) {
       h(
         "section",
         { class: "card files-card" },
-        h("h2", { text: "Output files" }),
+        h("h2", { class: "with-note" }, "Output files", filesTitle),
         h(
           "div",
-          { class: "table-wrap" },
+          { class: "table-wrap files-wrap" },
           h(
             "table",
             { class: "compact files", id: "files-table" },
@@ -182,6 +202,7 @@ export function renderTask(view, { params: [taskId] }) {
               h("dt", { text: "End" }), h("dd", { text: fmtTime(ended) }),
               h("dt", { text: "Duration" }), h("dd", { class: "step-duration", text: fmtDuration(duration) }),
             ),
+            stepStats(latestRun[s.name]),
             error ? h("div", { class: "step-error", text: error }) : null,
           ),
         );
@@ -194,6 +215,9 @@ export function renderTask(view, { params: [taskId] }) {
       const data = await get(`/tasks/${encodeURIComponent(taskId)}/executions`);
       if (!alive) return;
       const items = Array.isArray(data) ? data : data.executions || data.items || [];
+      latestRun = {};
+      for (const e of items) latestRun[e.step || e.execution_step] = e;
+      if (task) renderTimeline();
       replaceChildren(
         runs,
         items.length
@@ -221,6 +245,8 @@ export function renderTask(view, { params: [taskId] }) {
       const data = await get(`/tasks/${encodeURIComponent(taskId)}/files`);
       if (!alive) return;
       const items = Array.isArray(data) ? data : data.files || data.items || [];
+      const bytes = items.reduce((sum, f) => sum + Number(f.size ?? f.file_size ?? 0), 0);
+      filesTitle.textContent = items.length ? `${items.length} files · ${fmtBytes(bytes)}` : "";
       items.sort((a, b) => Number(Boolean(b.is_primary)) - Number(Boolean(a.is_primary)) ||
         String(a.file_name || a.name).localeCompare(String(b.file_name || b.name)));
       replaceChildren(
@@ -301,7 +327,7 @@ export function renderTask(view, { params: [taskId] }) {
         logs.stop();
         return;
       }
-      replaceChildren(actionMsg, h("div", { class: "alert alert-error", text: `Could not load the task: ${describe(err)}` }));
+      replaceChildren(actionMsg, errorAlert("Could not load the task", err, refresh));
     }
     if (alive) timer = setTimeout(refresh, task && task.status === "running" ? FAST_MS : SLOW_MS);
   }

@@ -1,0 +1,170 @@
+"""The monitor against the real database and real processes: one leader, zombies, time-outs,
+retention (rows and folders, never outside the data root)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from data_pipeline.launcher import HOSTNAME, group_alive
+from data_pipeline.monitor import Monitor
+from data_pipeline.tasks.models import TaskStatus
+from data_pipeline.tasks.store import TaskStore
+
+
+def _running_task(store: TaskStore, config, pid: int | None, host: str = HOSTNAME):
+    task, _ = store.create_task(
+        parameters={"db_connection": "source:demo"}, data_root=config.data_root, task_name="监控"
+    )
+    store.start_run(task.id, steps=["ddl_generation"])
+    if pid is not None:
+        store.claim_run(task.id, pid, host)
+    store.set_step_status(task.id, "ddl_generation", "running")
+    return task.id
+
+
+def _age(store: TaskStore, task_id: str, **seconds) -> None:
+    """Move a task's times into the past, as if time had passed."""
+    with store.db.transaction() as cur:
+        for column, s in seconds.items():
+            cur.execute(
+                f"UPDATE data_pipeline_tasks SET {column} = now() - make_interval(secs => %s) "
+                "WHERE id = %s",
+                (s, task_id),
+            )
+
+
+def _fake_executor(task_id: str) -> subprocess.Popen:
+    """A process that looks like the task's executor (own session, same command line)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "task_executor.py",
+         "--task-id", task_id],
+        start_new_session=True,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def monitor_config(config):
+    return config.with_overrides(heartbeat_timeout_seconds=2.0, heartbeat_interval_seconds=0.5)
+
+
+def test_zombies_are_failed_and_live_executors_left_alone(store, monitor_config, pipeline_dsn):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    zombie = _running_task(store, monitor_config, dead.pid)
+    elsewhere = _running_task(store, monitor_config, 4242, host="other-host")
+    alive_id = _running_task(store, monitor_config, None)
+    alive = _fake_executor(alive_id)
+    try:
+        store.claim_run(alive_id, alive.pid, HOSTNAME)
+        fresh = _running_task(store, monitor_config, dead.pid)  # heartbeat still recent
+        for task_id in (zombie, elsewhere, alive_id):
+            _age(store, task_id, last_heartbeat_at=63)
+        report = Monitor(monitor_config, store, pipeline_dsn).sweep()
+        assert report.leader
+        assert sorted(report.zombies) == sorted([zombie, elsewhere])
+        task = store.get_task(zombie)
+        assert task.status == TaskStatus.FAILED
+        assert task.error_message == (
+            f"executor process {dead.pid} on host {HOSTNAME} is gone (no heartbeat for 63 s)"
+        )
+        assert task.step_status["ddl_generation"] == "failed"
+        assert "other-host" in store.get_task(elsewhere).error_message
+        assert store.get_task(alive_id).status == TaskStatus.RUNNING
+        assert store.get_task(fresh).status == TaskStatus.RUNNING
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_overdue_runs_are_killed_and_failed(store, monitor_config, pipeline_dsn):
+    cfg = monitor_config.with_overrides(task_timeout_hours=0.5, cancel_grace_seconds=1.0)
+    task_id = _running_task(store, cfg, None)
+    proc = _fake_executor(task_id)
+    try:
+        store.claim_run(task_id, proc.pid, HOSTNAME)
+        _age(store, task_id, started_at=31 * 60)
+        report = Monitor(cfg, store, pipeline_dsn).sweep()
+        assert report.timed_out == [task_id]
+        task = store.get_task(task_id)
+        assert task.status == TaskStatus.FAILED
+        assert task.error_message.startswith("timed out after 30 min")
+        proc.wait(timeout=5)  # SIGTERM to its group (a sleeping python dies at once)
+        assert not group_alive(proc.pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_retention_removes_rows_and_only_folders_inside_the_data_root(
+    store, config, pipeline_dsn, tmp_path
+):
+    cfg = config.with_overrides(file_retention_days=7, log_retention_days=3)
+    old_in, _ = store.create_task(parameters={}, data_root=cfg.data_root)
+    old_out, _ = store.create_task(parameters={}, data_root=cfg.data_root)
+    recent, _ = store.create_task(parameters={}, data_root=cfg.data_root)
+    logs_only, _ = store.create_task(parameters={}, data_root=cfg.data_root)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep")
+    for task in (old_in, recent, logs_only):
+        (cfg.data_root / task.id).mkdir(parents=True)
+        (cfg.data_root / task.id / "x.ddl").write_text("x")
+    with store.db.transaction() as cur:
+        cur.execute(
+            "UPDATE data_pipeline_tasks SET status = 'completed', completed_at = now() - "
+            "make_interval(days => CASE WHEN id = ANY(%s) THEN 10 WHEN id = %s THEN 5 ELSE 1 END)",
+            ([old_in.id, old_out.id], logs_only.id),
+        )
+        cur.execute(
+            "UPDATE data_pipeline_tasks SET output_directory = %s WHERE id = %s",
+            (str(outside), old_out.id),
+        )
+    store.insert_logs([{"task_id": logs_only.id, "level": "INFO", "message": "旧日志"}])
+    with store.db.transaction() as cur:
+        cur.execute("UPDATE data_pipeline_task_logs SET timestamp = now() - interval '4 days'")
+    store.insert_logs([{"task_id": logs_only.id, "level": "INFO", "message": "new"}])
+    report = Monitor(cfg, store, pipeline_dsn).sweep()
+    assert sorted(report.retention_tasks) == sorted([old_in.id, old_out.id])
+    assert report.folders_removed == [str((cfg.data_root / old_in.id).resolve())]
+    assert not (cfg.data_root / old_in.id).exists()
+    assert (outside / "keep.txt").read_text() == "keep"
+    assert (cfg.data_root / recent.id).is_dir() and store.get_task(recent.id)
+    assert report.log_rows_removed == 1
+    assert [r["message"] for r in store.query_logs(logs_only.id)] == ["new"]
+
+
+def test_one_leader_among_monitors(store, config, pipeline_dsn):
+    first = Monitor(config, store, pipeline_dsn)
+    second = Monitor(config, store, pipeline_dsn)
+    try:
+        assert first.sweep().leader is True
+        assert second.sweep().leader is False
+        assert first.sweep().leader is True  # keeps leading
+        first.stop()  # releases the lock (its connection closes)
+        assert second.sweep().leader is True
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_monitor_thread_sweeps_at_start(store, monitor_config, pipeline_dsn):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    task_id = _running_task(store, monitor_config, dead.pid)
+    _age(store, task_id, last_heartbeat_at=10)
+    cfg = monitor_config.with_overrides(monitor_interval_seconds=3600)
+    monitor = Monitor(cfg, store, pipeline_dsn)
+    monitor.start()
+    try:
+        deadline = time.monotonic() + 5
+        while store.get_task(task_id).status == TaskStatus.RUNNING:
+            assert time.monotonic() < deadline, "the start-up sweep did not run"
+            time.sleep(0.05)
+        assert "is gone" in store.get_task(task_id).error_message
+    finally:
+        monitor.stop()

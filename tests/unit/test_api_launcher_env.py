@@ -1,0 +1,57 @@
+"""The executor gets the API's configuration through its environment, never its arguments."""
+
+from __future__ import annotations
+
+from app_config import DEMO_SOURCE_URL, Config
+from data_pipeline.launcher import child_environment, config_env, executor_command
+
+
+def _config(tmp_path) -> Config:
+    return Config(
+        pipeline_database_url="postgresql://pipe:PipePw1@db.example/pipeline",
+        vector_database_url="postgresql://vec:VecPw2@db.example/vectors",
+        data_root=(tmp_path / "数据").resolve(),
+        embedded_pg_dir=(tmp_path / "pg").resolve(),
+        data_sources={"demo": DEMO_SOURCE_URL, "sales": "postgresql://r:SalesPw3@h/sales"},
+        api_token="tok",
+        max_concurrent_tasks=3,
+        heartbeat_interval_seconds=0.5,
+        heartbeat_timeout_seconds=2.5,
+        monitor_enabled=False,
+        enable_file_download=False,
+        llm_base_url="http://127.0.0.1:9/v1",
+        llm_api_key="sk-LlmKey4",
+        embedding_dimension=256,
+        task_timeout_hours=0.25,
+        log_stream_max_seconds=30.0,
+    )
+
+
+def test_child_rebuilds_the_same_config(tmp_path):
+    cfg = _config(tmp_path)
+    assert Config.from_env(config_env(cfg), dotenv=False) == cfg
+    default = Config(data_root=(tmp_path / "d").resolve())
+    assert Config.from_env(config_env(default), dotenv=False) == default
+
+
+def test_inherited_settings_do_not_leak_into_the_child(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_OTHER_URL", "postgresql://x@h/other")
+    monkeypatch.setenv("LLM_BASE_URL", "http://leaked")
+    monkeypatch.setenv("UNRELATED_VARIABLE", "kept")
+    cfg = Config(data_root=(tmp_path / "d").resolve(), data_sources={"demo": "postgresql://h/d"})
+    env = child_environment(cfg)
+    assert "SOURCE_OTHER_URL" not in env and "LLM_BASE_URL" not in env
+    assert env["UNRELATED_VARIABLE"] == "kept"
+    assert Config.from_env(env, dotenv=False).data_sources == {"demo": "postgresql://h/d"}
+
+
+def test_command_line_carries_ids_and_options_only():
+    cmd = executor_command(
+        "task_20250301_080000_ab12", execution_mode="single", step_name="sql_validation",
+        force=True, clean=True,
+    )  # fmt: skip
+    assert cmd[1].endswith("data_pipeline/task_executor.py")
+    assert cmd[2:] == [
+        "--task-id", "task_20250301_080000_ab12", "--execution-mode", "single",
+        "--step-name", "sql_validation", "--force", "--clean",
+    ]  # fmt: skip
