@@ -184,21 +184,32 @@ class _Handle:
     def __init__(self, pool: SourcePool):
         self._pool = pool
         self._conn = None
+        self._cursor = None
 
     def get(self):
         if self._conn is None or self._conn.closed:
             self._conn = self._pool._take_idle() or self._pool._connect()
+            self._cursor = None
         return self._conn
+
+    def cursor(self):
+        """A cursor on the current connection, reused between checks (saves an allocation)."""
+        conn = self.get()
+        if self._cursor is None or self._cursor.closed:
+            self._cursor = conn.cursor()
+        return self._cursor
 
     def broken(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()
             self._conn = None
+            self._cursor = None
 
     def release(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
+            self._cursor = None
             if not conn.closed and not conn.autocommit:
                 try:
                     conn.rollback()

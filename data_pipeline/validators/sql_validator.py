@@ -189,17 +189,17 @@ class SQLValidator:
         """Validate one SQL (thread-safe)."""
         return self.validate_many([sql])[0]
 
-    def _check(self, sql: str, conn) -> ValidationResult:
+    def _check(self, sql: str, handle) -> ValidationResult:
         started = time.perf_counter()
         static = self.static_check(sql)
         if not static.ok:
             return ValidationResult(
                 sql, False, static.reason, static.kind, _ms(started), stage="static"
             )
+        conn = handle.get()
         try:
             if self.level == "explain":
-                with conn.cursor() as cur:
-                    cur.execute("EXPLAIN (COSTS OFF) " + static.body)
+                handle.cursor().execute("EXPLAIN (COSTS OFF) " + static.body)
             else:
                 self._execute(conn, static.body)
         except psycopg2.Error as exc:
@@ -314,7 +314,7 @@ class _Run:
             with self._lock:
                 self.in_flight.add(conn)
             try:
-                return self.validator._check(sql, conn)
+                return self.validator._check(sql, handle)
             except psycopg2.Error as exc:
                 handle.broken()
                 if attempt == 2 or self.stop.is_set():

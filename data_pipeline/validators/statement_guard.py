@@ -69,7 +69,23 @@ _COMMENT_MARK = re.compile(r"/\*|\*/")
 # the name ``namE`` followed by the string 'x'.
 _FAST_SPECIAL = re.compile(r"['\"]|--")
 _IDENT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$")
-_FAST_SPLIT = re.compile(r"[^a-z0-9_$\u0080-\U0010ffff]+")
+# Keywords are ASCII and fold case in ASCII only, as in PostgreSQL: searching the UTF-8
+# bytes lower-cased by bytes.lower() does exactly that, and every byte >= 0x80 is part of an
+# identifier. A match counts only at the start of a word (checked by hand: a look-behind
+# would disable the regex engine's first-character scan).
+_FAST_SUSPECT = re.compile(
+    b"(?:"
+    + b"|".join(
+        w.encode() for w in sorted(SUSPECT_WORDS | FORBIDDEN_FUNCTIONS, key=len, reverse=True)
+    )
+    + b")(?![A-Za-z0-9_$\x80-\xff])"
+)
+_IDENT_BYTES = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$"
+) | frozenset(range(0x80, 0x100))
+_FAST_FIRST = re.compile(
+    r"[ \t\n\r\f\v(]*([A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*)"
+)
 _FAST_MAX_CHARS = 200_000
 
 
@@ -149,6 +165,19 @@ def _several(count: int) -> GuardResult:
     )
 
 
+def _keyword(word: str) -> str:
+    """The word as a keyword would match it: ASCII letters folded (others never match)."""
+    return word.lower() if word.isascii() else word
+
+
+def _has_suspect_word(part: str) -> bool:
+    data = part.encode("utf-8", "surrogatepass").lower()
+    return any(
+        m.start() == 0 or data[m.start() - 1] not in _IDENT_BYTES
+        for m in _FAST_SUSPECT.finditer(data)
+    )
+
+
 def _is_ident_char(ch: str) -> bool:
     return ch in _IDENT_CHARS or ch >= "\u0080"
 
@@ -213,12 +242,10 @@ def _inspect_fast(text: str) -> GuardResult | None:
     # loop) and ends at its ';'.
     lead = len(part) - len(part.lstrip(_SPACE))
     start = sum(len(p) + 1 for p in parts[:index]) + lead
-    head = part[lead:].lstrip("(" + _SPACE)
-    first = ""
-    if head and _is_ident_char(head[0]) and not head[0].isdigit():
-        first = _FAST_SPLIT.split(head.lower(), maxsplit=1)[0]
-    words = set(_FAST_SPLIT.split(part.lower()))  # numbers too: "1insert" is not "insert"
-    return _finish(text, start, start - lead + len(part), words, first, suspicious)
+    m = _FAST_FIRST.match(part)
+    first = _keyword(m.group(1)) if m else ""
+    suspicious = suspicious or _has_suspect_word(part)
+    return _finish(text, start, start - lead + len(part), (), first, suspicious)
 
 
 def _inspect_tokens(text: str, backslash_escapes: bool) -> GuardResult:
@@ -252,7 +279,7 @@ def _inspect_tokens(text: str, backslash_escapes: bool) -> GuardResult:
                 start = m.start()
             current_has_tokens = True
             if first_word is None and m.group() != "(":
-                first_word = m.group().lower() if kind == "word" else ""
+                first_word = _keyword(m.group()) if kind == "word" else ""
             if kind == "estring":
                 pos = _skip_body(_ESCAPE_BODY, text, pos, "quoted string")
             elif kind == "string":
@@ -274,7 +301,7 @@ def _inspect_tokens(text: str, backslash_escapes: bool) -> GuardResult:
                     raise _Unterminated("unterminated dollar-quoted string")
                 pos = close + len(m.group())
             elif kind == "word":
-                words.append(m.group().lower())
+                words.append(_keyword(m.group()))
     except _Unterminated as exc:
         return GuardResult(False, f"syntax error: {exc}", "syntax")
     if current_has_tokens:

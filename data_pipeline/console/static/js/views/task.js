@@ -1,51 +1,13 @@
 // The task page: header, step timeline, output files, live logs and actions.
-import { ApiError, authUrl, del, encodePath, get, post } from "../api.js";
-import {
-  fmtBytes,
-  fmtDuration,
-  fmtTime,
-  h,
-  replaceChildren,
-  secondsBetween,
-} from "../dom.js";
+import { ApiError, del, get, post } from "../api.js";
+import { fmtBytes, fmtDuration, fmtTime, h, replaceChildren } from "../dom.js";
 import { confirmDialog, modal, progressBar, STEPS, statusBadge, stepLabel, toast } from "../ui.js";
 import { describe, errorAlert, taskDuration } from "./list.js";
 import { LogViewer } from "./logs.js";
+import { fileRow, runRow, sortFiles, stepDetails, timelineItem } from "./task_parts.js";
 
 const FAST_MS = 2000;
 const SLOW_MS = 10000;
-
-/** step_details as an object keyed by step name, whatever shape the API used. */
-function stepDetails(task) {
-  const raw = task.step_details || {};
-  const out = {};
-  if (Array.isArray(raw)) {
-    for (const d of raw) out[d.step || d.step_name || d.name] = d;
-  } else Object.assign(out, raw);
-  for (const s of STEPS) {
-    out[s.name] = { ...(out[s.name] || {}) };
-    if (!out[s.name].status) out[s.name].status = (task.step_status || {})[s.name] || "pending";
-  }
-  return out;
-}
-
-/** A step's key numbers from its latest execution summary: "tables 9 · pairs 50". */
-function stepStats(run) {
-  const result = run && run.status === "completed" ? run.result : null;
-  if (!result || typeof result !== "object") return null;
-  const skip = /duration|seconds|second|time|_ms$|percent|dimension|concurrency|quer|statement/;
-  const useful = /table|theme|pair|valid|repair|insert|load|document|present|comment/;
-  const stats = Object.entries(result)
-    .filter(([k, v]) => typeof v === "number" && !skip.test(k))
-    .sort(([a], [b]) => Number(useful.test(b)) - Number(useful.test(a)))
-    .slice(0, 4);
-  if (!stats.length) return null;
-  return h(
-    "div",
-    { class: "step-stats" },
-    stats.map(([k, v]) => h("span", {}, h("b", { text: v.toLocaleString("en-US") }), ` ${k.replace(/_/g, " ")}`)),
-  );
-}
 
 export function renderTask(view, { params: [taskId] }) {
   let alive = true;
@@ -179,34 +141,7 @@ export function renderTask(view, { params: [taskId] }) {
     const details = stepDetails(task);
     replaceChildren(
       timeline,
-      STEPS.map((s) => {
-        const d = details[s.name];
-        const status = d.status || "pending";
-        const started = d.started_at || d.start_time;
-        const ended = d.completed_at || d.end_time;
-        const duration = d.duration ?? d.duration_seconds ?? (started && ended ? secondsBetween(started, ended) : null);
-        const error = d.error_message || d.error;
-        return h(
-          "li",
-          { class: `step step-${status}`, dataset: { step: s.name, status } },
-          h("div", { class: "step-dot", text: String(s.n) }),
-          h(
-            "div",
-            { class: "step-body" },
-            h("div", { class: "step-head" }, h("strong", { text: s.label }), statusBadge(status)),
-            h("div", { class: "step-name mono muted", text: s.name }),
-            h(
-              "dl",
-              { class: "step-times" },
-              h("dt", { text: "Start" }), h("dd", { text: fmtTime(started) }),
-              h("dt", { text: "End" }), h("dd", { text: fmtTime(ended) }),
-              h("dt", { text: "Duration" }), h("dd", { class: "step-duration", text: fmtDuration(duration) }),
-            ),
-            stepStats(latestRun[s.name]),
-            error ? h("div", { class: "step-error", text: error }) : null,
-          ),
-        );
-      }),
+      STEPS.map((s) => timelineItem(s, details[s.name], latestRun[s.name])),
     );
   }
 
@@ -221,18 +156,7 @@ export function renderTask(view, { params: [taskId] }) {
       replaceChildren(
         runs,
         items.length
-          ? items.map((e) =>
-              h(
-                "tr",
-                {},
-                h("td", { class: "mono small", text: e.execution_id }),
-                h("td", { text: e.execution_step || e.step || "—" }),
-                h("td", {}, statusBadge(e.status)),
-                h("td", { class: "nowrap", text: fmtTime(e.started_at) }),
-                h("td", { text: fmtDuration(e.duration ?? e.duration_seconds ?? secondsBetween(e.started_at, e.completed_at)) }),
-                h("td", { text: [e.force_executed && "force", e.files_cleaned && "clean"].filter(Boolean).join(", ") || "—" }),
-              ),
-            )
+          ? items.map(runRow)
           : h("tr", {}, h("td", { colspan: "6", class: "muted", text: "No runs yet." })),
       );
     } catch (err) {
@@ -247,50 +171,11 @@ export function renderTask(view, { params: [taskId] }) {
       const items = Array.isArray(data) ? data : data.files || data.items || [];
       const bytes = items.reduce((sum, f) => sum + Number(f.size ?? f.file_size ?? 0), 0);
       filesTitle.textContent = items.length ? `${items.length} files · ${fmtBytes(bytes)}` : "";
-      items.sort((a, b) => Number(Boolean(b.is_primary)) - Number(Boolean(a.is_primary)) ||
-        String(a.file_name || a.name).localeCompare(String(b.file_name || b.name)));
+      sortFiles(items);
       replaceChildren(
         files,
         items.length
-          ? items.map((f) => {
-              const name = f.path || f.file_path || f.name || f.file_name;
-              const primary = Boolean(f.is_primary ?? f.primary);
-              const downloadable = f.is_downloadable ?? f.downloadable ?? true;
-              const step = f.step || f.step_name;
-              return h(
-                "tr",
-                { class: primary ? "primary-file" : "", dataset: { file: name } },
-                h(
-                  "td",
-                  { class: "file-name" },
-                  h(
-                    "div",
-                    {},
-                    primary ? h("span", { class: "star", title: "primary output", text: "★ " }) : null,
-                    h("span", { class: "mono", text: name }),
-                  ),
-                  h(
-                    "div",
-                    { class: "sub" },
-                    h("span", { class: "type-tag", text: f.type || f.file_type || "?" }),
-                    step ? ` ${stepLabel(step)}` : "",
-                  ),
-                ),
-                h("td", { class: "nowrap num", text: fmtBytes(f.size ?? f.file_size) }),
-                h(
-                  "td",
-                  { class: "file-action" },
-                  downloadable
-                    ? h("a", {
-                        class: "btn ghost small download",
-                        href: authUrl(`/tasks/${encodeURIComponent(taskId)}/files/download/${encodePath(name)}`),
-                        download: name.split("/").pop(),
-                        text: "Download",
-                      })
-                    : null,
-                ),
-              );
-            })
+          ? items.map((f) => fileRow(taskId, f))
           : h("tr", {}, h("td", { colspan: "3", class: "muted", text: "No files yet." })),
       );
     } catch (err) {
