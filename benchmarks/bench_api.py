@@ -217,6 +217,15 @@ def start_server(pipeline_dsn: str, data_root: Path, log: Path) -> tuple[subproc
     raise SystemExit(f"server did not start:\n{log.read_text()[-2000:]}")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # Log ingestion ------------------------------------------------------------------------------
 def ingest_handler(store: TaskStore, task_id: str, count: int) -> dict:
     """Records logged by one process through DatabaseLogHandler, until all are stored."""
@@ -302,7 +311,10 @@ def main() -> int:
         for route, paths in routes.items():
             if only and route not in only.split(","):
                 continue
+            cpu = _cpu_seconds(server.pid)
             api[route] = load(port, paths, args.seconds)
+            used = _cpu_seconds(server.pid) - cpu
+            api[route]["server_cpu_ms_per_request"] = round(used / api[route]["requests"] * 1000, 3)
             print(f"{route:14s} {api[route]}")
         ingest_task = ids[1]
         ours = ingest_handler(store, ingest_task, args.ingest)

@@ -15,7 +15,9 @@ exact duplicates, as LLM output has.
   ``EXPLAIN <sql>``; ``ROLLBACK``), no static check (so it sends several statements in one
   string when the SQL has them — safe here only because the transaction is read-only).
 
-Both run in the same process against the same server, alternately, best of ``--rounds``.
+Both run in the same process against the same server, alternately (who goes first alternates
+too), best of ``--rounds`` (default 5); the median of the per-round ratios is printed as well,
+as other work on the machine makes single rounds noisy.
 Usage: ``python benchmarks/bench_validation.py [--dsn ADMIN_DSN] [--count 2000]``. Without
 ``--dsn`` an embedded PostgreSQL is started in a temporary folder; with it, the demo database
 is created on that server if missing (nothing else is written). Ends with one line
@@ -29,6 +31,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -145,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dsn", help="admin DSN of a PostgreSQL server (default: embedded)")
     parser.add_argument("--count", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=Config().validation_max_concurrency)
     args = parser.parse_args(argv)
     timeout_ms = Config().validation_statement_timeout_ms
@@ -167,13 +170,21 @@ def main(argv: list[str] | None = None) -> int:
         run_baseline(dsn, sqls[:200], timeout_ms)
         best_ours = best_base = float("inf")
         ours_v = base_v = None
+        ratios = []
         for r in range(1, args.rounds + 1):
-            t_ours, ours_v = run_ours(dsn, sqls, args.concurrency, timeout_ms)
-            t_base, base_v = run_baseline(dsn, sqls, timeout_ms)
+            # Alternate who goes first, so a burst of load elsewhere does not favour one side.
+            if r % 2:
+                t_ours, ours_v = run_ours(dsn, sqls, args.concurrency, timeout_ms)
+                t_base, base_v = run_baseline(dsn, sqls, timeout_ms)
+            else:
+                t_base, base_v = run_baseline(dsn, sqls, timeout_ms)
+                t_ours, ours_v = run_ours(dsn, sqls, args.concurrency, timeout_ms)
             best_ours, best_base = min(best_ours, t_ours), min(best_base, t_base)
+            ratios.append(t_base / t_ours)
             print(
                 f"round {r}: ours {len(sqls) / t_ours:8.0f} SQL/s ({t_ours:.3f} s)   "
-                f"baseline {len(sqls) / t_base:8.0f} SQL/s ({t_base:.3f} s)"
+                f"baseline {len(sqls) / t_base:8.0f} SQL/s ({t_base:.3f} s)   "
+                f"ratio {t_base / t_ours:.2f}"
             )
         # Same verdicts, except where the baseline ran two statements in one string.
         disagree = sum(
@@ -190,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             "ours_sql_per_s": round(ours_rate, 1),
             "baseline_sql_per_s": round(base_rate, 1),
             "ratio": round(ours_rate / base_rate, 2),
+            "ratio_median_of_rounds": round(statistics.median(ratios), 2),
             "total": len(sqls),
             "distinct": len(set(sqls)),
             "valid": sum(ours_v),

@@ -56,12 +56,16 @@ class ContextFilter(logging.Filter):
         return True
 
 
+_CONTEXT_FILTER = ContextFilter()
+
+
 class MaskingFormatter(logging.Formatter):
     """A formatter whose output never carries a password."""
 
     def format(self, record: logging.LogRecord) -> str:
-        if not hasattr(record, "task_step"):
-            record.task_step = "-"
+        # The record is shared by every handler: fill in the real context (never a
+        # placeholder) so handlers that run later still see the task and step.
+        _CONTEXT_FILTER.filter(record)
         return mask_secrets(super().format(record))
 
 

@@ -3,6 +3,7 @@ models, and the one way a task id from a client becomes a task and a folder."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import TypeVar
@@ -101,8 +102,13 @@ def load_task(task_id: str) -> Task:
     return task
 
 
+@functools.lru_cache(maxsize=8)
+def _resolved(path: Path) -> Path:
+    return path.resolve()
+
+
 def data_root() -> Path:
-    return Path(config().data_root).resolve()
+    return _resolved(Path(config().data_root))
 
 
 def task_folder(task: Task) -> Path | None:
@@ -123,6 +129,9 @@ def folder_for_new_run(task: Task) -> Path:
 
 
 def relative_folder(task: Task) -> str | None:
+    """The task's folder relative to the data root (None when it lies elsewhere)."""
+    if task.output_directory in (None, str(config().data_root / task.id)):
+        return task.id  # the usual place: no file-system calls needed to know it
     folder = task_folder(task)
     if folder is None:
         return None

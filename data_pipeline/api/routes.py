@@ -39,8 +39,6 @@ def register(app: Flask, config: Config, runtime: Runtime) -> None:
     app.url_map.merge_slashes = False
     app.register_blueprint(api)
     metrics.install(app)
-    import sys as _s, os as _o
-    if _o.environ.get("SWITCH"): _s.setswitchinterval(float(_o.environ["SWITCH"]))
     launcher = Launcher(config, runtime.store)
     app.extensions["data_pipeline_launcher"] = launcher
     if config.monitor_enabled:

@@ -1,22 +1,34 @@
-"""Rows and tasks turned into the response models of ``schemas.py`` (JSON-ready dicts)."""
+"""Rows and tasks turned into the answers described by the models of ``schemas.py``.
+
+Built as plain dicts because these are the hot paths (task detail, lists of 50 tasks, pages
+of 1,000 log records): pydantic would double their cost. The tests validate every shape
+against its model, so the OpenAPI document stays true.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import quote
 
 from core.secrets import mask_value
-from data_pipeline.api import schemas
 from data_pipeline.api.common import API_PREFIX, relative_folder, task_links
 from data_pipeline.params import WorkflowParams
 from data_pipeline.steps import STEP_TITLES
 from data_pipeline.tasks.models import STEP_NAMES, Task
 
-
-def _dump(model) -> dict:
-    return model.model_dump(mode="json", by_alias=True)
+_PARAMETER_ORDER = list(WorkflowParams.model_fields)
 
 
-def _summary_fields(task: Task) -> dict:
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _seconds(value) -> float | None:
+    return None if value is None else round(float(value), 3)
+
+
+def task_summary(task: Task) -> dict:
+    """``schemas.TaskSummary``."""
     return {
         "task_id": task.id,
         "id": task.id,
@@ -26,10 +38,10 @@ def _summary_fields(task: Task) -> dict:
         "progress": task.progress,
         "current_step": task.current_step,
         "step_status": {s: task.step_status.get(s, "pending") for s in STEP_NAMES},
-        "created_at": task.created_at,
-        "started_at": task.started_at,
-        "completed_at": task.completed_at,
-        "updated_at": task.updated_at,
+        "created_at": _iso(task.created_at),
+        "started_at": _iso(task.started_at),
+        "completed_at": _iso(task.completed_at),
+        "updated_at": _iso(task.updated_at),
         "duration": task.duration_seconds,
         "created_by": task.created_by,
         "db_name": task.db_name,
@@ -38,16 +50,9 @@ def _summary_fields(task: Task) -> dict:
     }
 
 
-def task_summary(task: Task) -> dict:
-    return _dump(schemas.TaskSummary(**_summary_fields(task)))
-
-
-def _seconds(value) -> float | None:
-    return None if value is None else round(float(value), 3)
-
-
 def step_details(task: Task, executions: list[dict]) -> list[dict]:
-    """Per step: the status of the task row, times and error of the step's latest execution."""
+    """Per step (``schemas.StepDetail``): the status of the task row, and the times and error
+    of the step's latest execution."""
     latest: dict[str, dict] = {}
     counts: dict[str, int] = {}
     for row in executions:  # ordered by start time: the last one wins
@@ -58,62 +63,62 @@ def step_details(task: Task, executions: list[dict]) -> list[dict]:
     for number, step in enumerate(STEP_NAMES, start=1):
         row = latest.get(step) or {}
         details.append(
-            schemas.StepDetail(
-                step=step,
-                number=number,
-                title=STEP_TITLES[step],
-                status=task.step_status.get(step, "pending"),
-                started_at=row.get("started_at"),
-                completed_at=row.get("completed_at"),
-                duration=_seconds(row.get("duration_seconds")),
-                error_message=row.get("error_message"),
-                execution_id=row.get("execution_id"),
-                executions=counts.get(step, 0),
-            )
+            {
+                "step": step,
+                "number": number,
+                "title": STEP_TITLES[step],
+                "status": task.step_status.get(step, "pending"),
+                "started_at": _iso(row.get("started_at")),
+                "completed_at": _iso(row.get("completed_at")),
+                "duration": _seconds(row.get("duration_seconds")),
+                "error_message": row.get("error_message"),
+                "execution_id": row.get("execution_id"),
+                "executions": counts.get(step, 0),
+            }
         )
     return details
 
 
 def _ordered(parameters: dict) -> dict:
     """Parameters in the documented order (JSONB keeps its own)."""
-    known = [k for k in WorkflowParams.model_fields if k in parameters]
+    known = [k for k in _PARAMETER_ORDER if k in parameters]
     return {k: parameters[k] for k in [*known, *sorted(set(parameters) - set(known))]}
 
 
 def task_detail(task: Task, executions: list[dict]) -> dict:
-    detail = schemas.TaskDetail(
-        **_summary_fields(task),
-        business_context=task.business_context,
-        parameters=mask_value(_ordered(task.parameters or {})),
-        result=task.result,
-        output_directory=relative_folder(task),
-        step_details=step_details(task, executions),
-        executor_pid=task.executor_pid,
-        executor_host=task.executor_host,
-        last_heartbeat_at=task.last_heartbeat_at,
-        links=schemas.Links(**task_links(task.id)),
-    )
-    return _dump(detail)
+    """``schemas.TaskDetail``; parameters with passwords masked."""
+    return {
+        **task_summary(task),
+        "business_context": task.business_context,
+        "parameters": mask_value(_ordered(task.parameters or {})),
+        "result": task.result,
+        "output_directory": relative_folder(task),
+        "step_details": step_details(task, executions),
+        "executor_pid": task.executor_pid,
+        "executor_host": task.executor_host,
+        "last_heartbeat_at": _iso(task.last_heartbeat_at),
+        "links": task_links(task.id),
+    }
 
 
 def execution(row: dict) -> dict:
-    return _dump(
-        schemas.Execution(
-            execution_id=row["execution_id"],
-            step=row["execution_step"],
-            status=row["status"],
-            started_at=row.get("started_at"),
-            completed_at=row.get("completed_at"),
-            duration=_seconds(row.get("duration_seconds")),
-            error_message=row.get("error_message"),
-            result=row.get("execution_result"),
-            force_executed=bool(row.get("force_executed")),
-            files_cleaned=bool(row.get("files_cleaned")),
-        )
-    )
+    """``schemas.Execution``."""
+    return {
+        "execution_id": row["execution_id"],
+        "step": row["execution_step"],
+        "status": row["status"],
+        "started_at": _iso(row.get("started_at")),
+        "completed_at": _iso(row.get("completed_at")),
+        "duration": _seconds(row.get("duration_seconds")),
+        "error_message": row.get("error_message"),
+        "result": row.get("execution_result"),
+        "force_executed": bool(row.get("force_executed")),
+        "files_cleaned": bool(row.get("files_cleaned")),
+    }
 
 
 def log_record(row: dict) -> dict:
+    """``schemas.LogRecord``."""
     return {
         "id": row["id"],
         "timestamp": row["timestamp"].isoformat(),
@@ -128,21 +133,20 @@ def log_record(row: dict) -> dict:
 
 
 def output_file(task_id: str, row: dict) -> dict:
+    """``schemas.OutputFile``."""
     path = row["file_path"]
-    return _dump(
-        schemas.OutputFile(
-            name=row["file_name"],
-            path=path,
-            type=row["file_type"],
-            size=int(row["file_size"] or 0),
-            sha256=row.get("content_hash"),
-            is_primary=bool(row.get("is_primary")),
-            is_downloadable=bool(row.get("is_downloadable", True)),
-            step=row.get("step_name"),
-            execution_id=row.get("execution_id"),
-            description=row.get("description"),
-            created_at=row.get("created_at"),
-            modified_at=row.get("modified_at"),
-            download_url=f"{API_PREFIX}/tasks/{task_id}/files/download/{quote(path)}",
-        )
-    )
+    return {
+        "name": row["file_name"],
+        "path": path,
+        "type": row["file_type"],
+        "size": int(row["file_size"] or 0),
+        "sha256": row.get("content_hash"),
+        "is_primary": bool(row.get("is_primary")),
+        "is_downloadable": bool(row.get("is_downloadable", True)),
+        "step": row.get("step_name"),
+        "execution_id": row.get("execution_id"),
+        "description": row.get("description"),
+        "created_at": _iso(row.get("created_at")),
+        "modified_at": _iso(row.get("modified_at")),
+        "download_url": f"{API_PREFIX}/tasks/{task_id}/files/download/{quote(path)}",
+    }

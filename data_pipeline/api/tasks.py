@@ -9,7 +9,7 @@ from datetime import datetime
 
 from flask import Blueprint, request
 
-from core.errors import Conflict, InvalidInput, PipelineError
+from core.errors import Conflict, InvalidInput, NotFound, PipelineError
 from data_pipeline.api import schemas, serializers
 from data_pipeline.api.common import (
     config,
@@ -30,7 +30,13 @@ from data_pipeline.params import WorkflowParams
 from data_pipeline.runtime import database_name, resolve_source
 from data_pipeline.steps import step_module
 from data_pipeline.table_list import TableListError, parse_table_list
-from data_pipeline.tasks.models import STEP_NAMES, Task, TaskStatus, step_number_of
+from data_pipeline.tasks.models import (
+    STEP_NAMES,
+    Task,
+    TaskStatus,
+    step_number_of,
+    validate_task_id,
+)
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("tasks", __name__)
@@ -149,14 +155,14 @@ def create_task():
 
 
 def _created_answer(task: Task, *, created: bool, pid: int | None):
-    data = schemas.CreateTaskResponse(
-        task_id=task.id,
-        status=task.status.value,
-        created=created,
-        output_directory=relative_folder(task),
-        executor_pid=pid,
-        links=schemas.Links(**task_links(task.id)),
-    ).model_dump(mode="json")
+    data = {
+        "task_id": task.id,
+        "status": task.status.value,
+        "created": created,
+        "output_directory": relative_folder(task),
+        "executor_pid": pid,
+        "links": task_links(task.id),
+    }
     if not created:
         return ok(data, "task already exists for this Idempotency-Key", 200)
     message = "task created and started" if task.status != TaskStatus.PENDING else "task created"
@@ -192,8 +198,11 @@ def active_tasks():
 @bp.get("/tasks/<task_id>")
 def task_detail(task_id: str):
     """Status, progress, masked parameters, result, error and per-step details."""
-    task = load_task(task_id)
-    return ok(serializers.task_detail(task, store().list_executions(task.id)))
+    validate_task_id(task_id)
+    task, executions = store().get_task_with_executions(task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} not found", details={"task_id": task_id})
+    return ok(serializers.task_detail(task, executions))
 
 
 @bp.get("/tasks/<task_id>/executions")

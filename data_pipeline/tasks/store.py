@@ -122,6 +122,16 @@ class TaskStore:
         row = self.db.fetch_one("get_task", {"id": task_id})
         return Task.from_row(row) if row else None
 
+    def get_task_with_executions(self, task_id: str) -> tuple[Task | None, list[dict]]:
+        """A task and its executions in one transaction (the API's task detail)."""
+        with self.db.transaction() as cur:
+            cur.execute(query("get_task"), {"id": task_id})
+            row = cur.fetchone()
+            if not row:
+                return None, []
+            cur.execute(query("list_executions"), {"task_id": task_id})
+            return Task.from_row(row), [dict(r) for r in cur.fetchall()]
+
     def list_tasks(
         self,
         *,

@@ -199,6 +199,13 @@ class _Handle:
             self._cursor = conn.cursor()
         return self._cursor
 
+    def cancel(self) -> None:
+        """Cancel the query running on this handle's connection, if any (thread-safe)."""
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            with contextlib.suppress(psycopg2.Error):
+                conn.cancel()
+
     def broken(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(Exception):

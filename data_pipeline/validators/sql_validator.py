@@ -18,10 +18,10 @@ anything with a ``;`` in the middle. A connection whose query timed out or broke
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -280,28 +280,36 @@ class SQLValidator:
 
 
 class _Run:
-    """Shared state of one validate_many call: a work list and the connections in flight."""
+    """Shared state of one validate_many call: a work queue and the workers' connections."""
 
     def __init__(self, validator: SQLValidator, items, unique, results):
         self.validator, self.items, self.results = validator, items, results
-        self._queue = iter(unique)
+        self._queue = deque(unique)  # popleft() is thread-safe: no lock per SQL
         self._lock = threading.Lock()
-        self.done = 0
+        self._done: list[int] = []  # one counter per worker, summed by the supervisor
         self.stop = threading.Event()
         self.failure: BaseException | None = None
-        self.in_flight: set = set()
+        self.handles: list = []  # the workers' handles, to cancel their queries
 
-    def _next(self) -> int | None:
-        with self._lock:
-            return None if self.stop.is_set() else next(self._queue, None)
+    @property
+    def done(self) -> int:
+        return sum(self._done)
 
     def work(self) -> None:
         try:
             with self.validator.pool.connection() as handle:
-                while (index := self._next()) is not None:
-                    self.results[index] = self._one(handle, self.items[index])
-                    with self._lock:
-                        self.done += 1
+                with self._lock:
+                    slot = len(self._done)
+                    self._done.append(0)
+                    self.handles.append(handle)
+                queue, stop, results, items = self._queue, self.stop, self.results, self.items
+                while not stop.is_set():
+                    try:
+                        index = queue.popleft()
+                    except IndexError:
+                        break
+                    results[index] = self._one(handle, items[index])
+                    self._done[slot] += 1
         except BaseException as exc:
             with self._lock:
                 self.failure = self.failure or exc
@@ -309,24 +317,21 @@ class _Run:
 
     def _one(self, handle, sql) -> ValidationResult:
         """Check one SQL; on a broken connection retry once on a fresh one."""
-        for attempt in (1, 2):
-            conn = handle.get()
-            with self._lock:
-                self.in_flight.add(conn)
-            try:
-                return self.validator._check(sql, handle)
-            except psycopg2.Error as exc:
-                handle.broken()
-                if attempt == 2 or self.stop.is_set():
-                    raise SourceUnavailable(
-                        "business database connection lost during validation: "
-                        + mask_secrets(str(exc).strip().splitlines()[0] if str(exc) else "")
-                    ) from None
-                logger.warning("connection to the business database broke; reconnecting")
-            finally:
-                with self._lock:
-                    self.in_flight.discard(conn)
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            return self.validator._check(sql, handle)
+        except psycopg2.Error as exc:
+            handle.broken()
+            if self.stop.is_set():
+                raise
+            logger.warning("connection to the business database broke (%s); reconnecting", exc)
+        try:
+            return self.validator._check(sql, handle)
+        except psycopg2.Error as exc:
+            handle.broken()
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SourceUnavailable(
+                "business database connection lost during validation: " + mask_secrets(first)
+            ) from None
 
     def supervise(self, futures, progress, is_cancelled, total, first_of) -> None:
         """Report progress and watch for cancellation until the workers finish."""
@@ -337,14 +342,12 @@ class _Run:
         while pending:
             _, pending = wait(pending, timeout=0.2)
             if is_cancelled is not None and not self.stop.is_set() and is_cancelled():
-                self.stop.set()
-                with self._lock:
-                    flying = list(self.in_flight)
-                for conn in flying:  # cancel queries in flight: do not wait for timeouts
-                    with contextlib.suppress(psycopg2.Error):
-                        conn.cancel()
                 with self._lock:
                     self.failure = self.failure or Cancelled("the run was cancelled")
+                    handles = list(self.handles)
+                self.stop.set()
+                for handle in handles:  # cancel queries in flight: do not wait for timeouts
+                    handle.cancel()
             if progress is not None and self.done != reported and pending:
                 reported = self.done
                 # Duplicates are free; scale the unique count to the whole list.
