@@ -15,9 +15,14 @@ from core.secrets import mask_value
 logger = logging.getLogger(__name__)
 
 
-def ok(data=None, message: str = "ok", code: int = 200):
-    """A success answer with the given HTTP status."""
-    body = {"success": True, "code": code, "message": message, "data": mask_value(data)}
+def ok(data=None, message: str = "ok", code: int = 200, *, masked: bool = False):
+    """A success answer with the given HTTP status.
+
+    Secrets in ``data`` are masked here, unless the caller says it already masked every
+    string of it (``masked=True``: large pages of log records, which skip a second pass).
+    """
+    data = data if masked else mask_value(data)
+    body = {"success": True, "code": code, "message": message, "data": data}
     return jsonify(body), code
 
 

@@ -91,7 +91,7 @@ def task_logs(task_id: str):
         "next_cursor": cursor,
         "has_more": len(records) == args.limit,
     }
-    return ok(data)
+    return ok(data, masked=True)  # log_record masked each record's text
 
 
 def _aware(value: datetime | None) -> datetime | None:

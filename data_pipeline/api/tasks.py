@@ -175,7 +175,7 @@ def _created_answer(task: Task, *, created: bool, pid: int | None):
 def list_tasks():
     """Tasks, newest first by default, with filters and the total count."""
     args = query_args(schemas.TaskListQuery)
-    tasks, total = store().list_tasks(**args.model_dump())
+    tasks, total = store().list_tasks(**args.model_dump(), summary=True)
     return ok(
         {
             "items": [serializers.task_summary(t) for t in tasks],

@@ -42,6 +42,12 @@ SORTABLE_COLUMNS = {
     "progress": "progress",
     "id": "id",
 }
+# What a task list shows (list_tasks(summary=True)): no parameters, result or context.
+SUMMARY_COLUMNS = (
+    "id", "task_type", "task_name", "status", "step_status", "progress", "current_step",
+    "created_at", "started_at", "completed_at", "updated_at", "created_by", "output_directory",
+    "db_name", "error_message", "error_step",
+)  # fmt: skip
 _ID_ATTEMPTS = 20
 
 
@@ -144,8 +150,13 @@ class TaskStore:
         q: str | None = None,
         sort: str = "created_at",
         order: str = "desc",
+        summary: bool = False,
     ) -> tuple[list[Task], int]:
-        """A page of tasks and the total number matching the filters."""
+        """A page of tasks and the total number matching the filters.
+
+        With ``summary`` the large columns (parameters, result, business context) are not
+        read: the tasks come back with empty parameters (the API's task list).
+        """
         if sort not in SORTABLE_COLUMNS:
             raise InvalidInput(
                 f"cannot sort by {sort!r}; allowed: {', '.join(SORTABLE_COLUMNS)}",
@@ -164,7 +175,13 @@ class TaskStore:
             "limit": limit,
             "offset": offset,
         }
+        columns = pgsql.SQL("*")
+        if summary:
+            columns = pgsql.SQL(", ").join(
+                [*map(pgsql.Identifier, SUMMARY_COLUMNS), pgsql.SQL("'{}'::jsonb AS parameters")]
+            )
         statement = pgsql.SQL(query("list_tasks")).format(
+            columns=columns,
             order_by=pgsql.Identifier(SORTABLE_COLUMNS[sort]),
             direction=pgsql.SQL("ASC" if order.lower() == "asc" else "DESC"),
         )

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import InvalidInput
+from data_pipeline.validators.ddl_source import DDLSource
 from data_pipeline.validators.file_modifier import Decision, identity, modify_pair_file
-from data_pipeline.validators.repair import DDLSource, RepairOutcome, SQLRepairer
+from data_pipeline.validators.repair import RepairOutcome, SQLRepairer
 from data_pipeline.validators.report import build_items, new_stamp, totals, write_reports
 from data_pipeline.validators.sql_validator import SQLValidator, ValidationResult
 

@@ -21,16 +21,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 
 import psycopg2
 
-from core.errors import Cancelled, SourceUnavailable
 from core.secrets import mask_secrets
 from data_pipeline.sql_checks import SQLCheckError, parse_single_select
+from data_pipeline.validators.batch import BatchRun
 from data_pipeline.validators.pool import SourcePool
 from data_pipeline.validators.statement_guard import inspect_statement
 
@@ -261,7 +260,7 @@ class SQLValidator:
                 first_of[key] = i
                 unique.append(i)
         results: list[ValidationResult | None] = [None] * total
-        run = _Run(self, items, unique, results)
+        run = BatchRun(self, items, unique, results)
         workers = min(self.max_concurrency, len(unique))
         if workers <= 1 and progress is None and is_cancelled is None:
             run.work()
@@ -277,85 +276,6 @@ class SQLValidator:
         if progress is not None:
             progress(total, total)
         return results  # type: ignore[return-value]
-
-
-class _Run:
-    """Shared state of one validate_many call: a work queue and the workers' connections."""
-
-    def __init__(self, validator: SQLValidator, items, unique, results):
-        self.validator, self.items, self.results = validator, items, results
-        self._queue = deque(unique)  # popleft() is thread-safe: no lock per SQL
-        self._lock = threading.Lock()
-        self._done: list[int] = []  # one counter per worker, summed by the supervisor
-        self.stop = threading.Event()
-        self.failure: BaseException | None = None
-        self.handles: list = []  # the workers' handles, to cancel their queries
-
-    @property
-    def done(self) -> int:
-        return sum(self._done)
-
-    def work(self) -> None:
-        try:
-            with self.validator.pool.connection() as handle:
-                with self._lock:
-                    slot = len(self._done)
-                    self._done.append(0)
-                    self.handles.append(handle)
-                queue, stop, results, items = self._queue, self.stop, self.results, self.items
-                while not stop.is_set():
-                    try:
-                        index = queue.popleft()
-                    except IndexError:
-                        break
-                    results[index] = self._one(handle, items[index])
-                    self._done[slot] += 1
-        except BaseException as exc:
-            with self._lock:
-                self.failure = self.failure or exc
-            self.stop.set()
-
-    def _one(self, handle, sql) -> ValidationResult:
-        """Check one SQL; on a broken connection retry once on a fresh one."""
-        try:
-            return self.validator._check(sql, handle)
-        except psycopg2.Error as exc:
-            handle.broken()
-            if self.stop.is_set():
-                raise
-            logger.warning("connection to the business database broke (%s); reconnecting", exc)
-        try:
-            return self.validator._check(sql, handle)
-        except psycopg2.Error as exc:
-            handle.broken()
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SourceUnavailable(
-                "business database connection lost during validation: " + mask_secrets(first)
-            ) from None
-
-    def supervise(self, futures, progress, is_cancelled, total, first_of) -> None:
-        """Report progress and watch for cancellation until the workers finish."""
-        from concurrent.futures import wait
-
-        reported = -1
-        pending = set(futures)
-        while pending:
-            _, pending = wait(pending, timeout=0.2)
-            if is_cancelled is not None and not self.stop.is_set() and is_cancelled():
-                with self._lock:
-                    self.failure = self.failure or Cancelled("the run was cancelled")
-                    handles = list(self.handles)
-                self.stop.set()
-                for handle in handles:  # cancel queries in flight: do not wait for timeouts
-                    handle.cancel()
-            if progress is not None and self.done != reported and pending:
-                reported = self.done
-                # Duplicates are free; scale the unique count to the whole list.
-                progress(min(total, round(reported * total / max(1, len(first_of)))), total)
-
-    def raise_failure(self) -> None:
-        if self.failure is not None:
-            raise self.failure
 
 
 def _ms(started: float) -> float:

@@ -69,16 +69,32 @@ _COMMENT_MARK = re.compile(r"/\*|\*/")
 # the name ``namE`` followed by the string 'x'.
 _FAST_SPECIAL = re.compile(r"['\"]|--")
 _IDENT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$")
+
+
 # Keywords are ASCII and fold case in ASCII only, as in PostgreSQL: searching the UTF-8
 # bytes lower-cased by bytes.lower() does exactly that, and every byte >= 0x80 is part of an
 # identifier. A match counts only at the start of a word (checked by hand: a look-behind
 # would disable the regex engine's first-character scan).
+def _trie_pattern(words: list[str]) -> str:
+    """An alternation of ``words`` factored by common prefixes (several times faster to
+    search than a flat ``a|b|c``)."""
+    groups: dict[str, list[str]] = {}
+    for word in words:
+        groups.setdefault(word[0], []).append(word[1:])
+    parts = []
+    for first, rests in sorted(groups.items()):
+        tails = [r for r in rests if r]
+        if not tails:
+            parts.append(re.escape(first))
+            continue
+        optional = "?" if len(tails) < len(rests) else ""
+        parts.append(f"{re.escape(first)}(?:{_trie_pattern(tails)}){optional}")
+    return "|".join(parts)
+
+
 _FAST_SUSPECT = re.compile(
-    b"(?:"
-    + b"|".join(
-        w.encode() for w in sorted(SUSPECT_WORDS | FORBIDDEN_FUNCTIONS, key=len, reverse=True)
-    )
-    + b")(?![A-Za-z0-9_$\x80-\xff])"
+    f"(?:{_trie_pattern(sorted(SUSPECT_WORDS | FORBIDDEN_FUNCTIONS))})".encode()
+    + rb"(?![A-Za-z0-9_$\x80-\xff])"
 )
 _IDENT_BYTES = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_$"

@@ -160,8 +160,8 @@ RETURNING task_id;
 SELECT pg_advisory_xact_lock(hashtext(%(key)s));
 
 -- name: list_tasks
--- {order_by} and {direction} are filled from a whitelist by the store.
-SELECT *, count(*) OVER () AS total_count
+-- {columns}, {order_by} and {direction} are filled from whitelists by the store.
+SELECT {columns}, count(*) OVER () AS total_count
 FROM data_pipeline_tasks
 WHERE (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(created_by)s::text IS NULL OR created_by = %(created_by)s)

@@ -18,8 +18,9 @@ from data_pipeline.llm.openai_compatible import OpenAICompatibleLLM
 from data_pipeline.params import WorkflowParams
 from data_pipeline.schema_model import ColumnMeta, SchemaMetadata, TableMeta
 from data_pipeline.validators import step
+from data_pipeline.validators.ddl_source import DDLSource
 from data_pipeline.validators.file_modifier import Decision, modify_pair_file
-from data_pipeline.validators.repair import DDLSource, SQLRepairer
+from data_pipeline.validators.repair import SQLRepairer
 from data_pipeline.validators.sql_validator import SQLValidator
 from tests.fakes.openai_server import error, fake_openai_fixture  # noqa: F401
 from tests.integration.test_sql_validator import shop_dsn  # noqa: F401
