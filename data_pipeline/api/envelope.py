@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from core.errors import PipelineError
-from core.secrets import mask_value
+from core.secrets import mask_value, may_hold_secret
 
 logger = logging.getLogger(__name__)
 
@@ -19,11 +19,16 @@ def ok(data=None, message: str = "ok", code: int = 200, *, masked: bool = False)
     """A success answer with the given HTTP status.
 
     Secrets in ``data`` are masked here, unless the caller says it already masked every
-    string of it (``masked=True``: large pages of log records, which skip a second pass).
+    string of it (``masked=True``). The answer is serialised first: when its text holds
+    nothing a secret could look like (the common case), the walk through every value is
+    skipped, which matters on large answers such as task details with their run report.
     """
-    data = data if masked else mask_value(data)
     body = {"success": True, "code": code, "message": message, "data": data}
-    return jsonify(body), code
+    text = current_app.json.dumps(body)
+    if not masked and may_hold_secret(text):
+        body["data"] = mask_value(data)
+        text = current_app.json.dumps(body)
+    return current_app.response_class(text + "\n", mimetype="application/json"), code
 
 
 def error_response(code: int, message: str, error_type: str, details: dict | None = None):

@@ -115,7 +115,12 @@ class DeleteQuery(_Query):
 
 
 # Responses -----------------------------------------------------------------------------
-class Links(BaseModel):
+class _Response(BaseModel):
+    # What the API returns, exactly: the tests validate real answers against these.
+    model_config = ConfigDict(extra="forbid")
+
+
+class Links(_Response):
     self: str
     logs: str | None = None
     stream: str | None = None
@@ -123,7 +128,7 @@ class Links(BaseModel):
     executions: str | None = None
 
 
-class StepDetail(BaseModel):
+class StepDetail(_Response):
     step: StepName
     number: int
     title: str
@@ -136,7 +141,7 @@ class StepDetail(BaseModel):
     executions: int = 0
 
 
-class TaskSummary(BaseModel):
+class TaskSummary(_Response):
     task_id: str
     id: str
     task_name: str | None = None
@@ -168,14 +173,14 @@ class TaskDetail(TaskSummary):
     links: Links
 
 
-class TaskPage(BaseModel):
+class TaskPage(_Response):
     items: list[TaskSummary]
     total: int
     limit: int
     offset: int
 
 
-class CreateTaskResponse(BaseModel):
+class CreateTaskResponse(_Response):
     task_id: str
     status: str
     created: bool = Field(description="false when an Idempotency-Key named an earlier task")
@@ -184,7 +189,7 @@ class CreateTaskResponse(BaseModel):
     links: Links
 
 
-class ExecuteResponse(BaseModel):
+class ExecuteResponse(_Response):
     task_id: str
     status: str
     execution_mode: str
@@ -194,14 +199,14 @@ class ExecuteResponse(BaseModel):
     links: Links
 
 
-class CancelResponse(BaseModel):
+class CancelResponse(_Response):
     task_id: str
     status: str
     executor_pid: int | None = None
     grace_seconds: float
 
 
-class Execution(BaseModel):
+class Execution(_Response):
     execution_id: str
     step: str
     status: str
@@ -214,12 +219,12 @@ class Execution(BaseModel):
     files_cleaned: bool = False
 
 
-class ExecutionList(BaseModel):
+class ExecutionList(_Response):
     task_id: str
     executions: list[Execution]
 
 
-class TableListOut(BaseModel):
+class TableListOut(_Response):
     task_id: str
     file: str
     text: str
@@ -227,7 +232,7 @@ class TableListOut(BaseModel):
     count: int
 
 
-class LogRecord(BaseModel):
+class LogRecord(_Response):
     id: int
     timestamp: datetime
     level: str
@@ -239,7 +244,7 @@ class LogRecord(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
-class LogPage(BaseModel):
+class LogPage(_Response):
     task_id: str
     records: list[LogRecord]
     count: int
@@ -247,7 +252,7 @@ class LogPage(BaseModel):
     has_more: bool
 
 
-class OutputFile(BaseModel):
+class OutputFile(_Response):
     name: str
     path: str = Field(description="relative to the task folder")
     type: str
@@ -263,14 +268,14 @@ class OutputFile(BaseModel):
     download_url: str
 
 
-class FileList(BaseModel):
+class FileList(_Response):
     task_id: str
     files: list[OutputFile]
     count: int
     total_size: int
 
 
-class DeleteResponse(BaseModel):
+class DeleteResponse(_Response):
     task_id: str
     cancelled: bool
     rows: dict[str, int]
@@ -281,7 +286,7 @@ class DeleteResponse(BaseModel):
     )
 
 
-class Source(BaseModel):
+class Source(_Response):
     name: str
     reference: str = Field(description='use as "db_connection"')
     database: str | None = None
@@ -289,7 +294,7 @@ class Source(BaseModel):
     dsn: str = Field(description="connection string, password masked")
 
 
-class SourceTable(BaseModel):
+class SourceTable(_Response):
     schema_name: str = Field(serialization_alias="schema")
     name: str
     qualified_name: str
@@ -298,7 +303,7 @@ class SourceTable(BaseModel):
     estimated_rows: int | None = None
 
 
-class SourceTables(BaseModel):
+class SourceTables(_Response):
     source: str
     database: str | None
     tables: list[SourceTable]

@@ -202,7 +202,7 @@ class SQLValidator:
             else:
                 self._execute(conn, static.body)
         except psycopg2.Error as exc:
-            if not exc.pgcode:  # not the SQL's fault: the connection broke
+            if _connection_lost(exc, conn):  # not the SQL's fault: the caller reconnects
                 raise
             self.pool.discard_if_needed(conn, exc.pgcode)
             return self._failure(sql, exc, started)
@@ -276,6 +276,13 @@ class SQLValidator:
         if progress is not None:
             progress(total, total)
         return results  # type: ignore[return-value]
+
+
+def _connection_lost(exc: psycopg2.Error, conn) -> bool:
+    """The connection, not the SQL, failed: no SQLSTATE, class 08 (connection exception),
+    57P (server shutting down, backend terminated) or a closed connection."""
+    code = exc.pgcode or ""
+    return not code or code.startswith(("08", "57P")) or conn.closed != 0
 
 
 def _ms(started: float) -> float:

@@ -349,3 +349,26 @@ def test_human_written_sql_for_an_unseen_schema(library_dsn, level):
     for (sql, kind), r in zip(HUMAN_BAD, bad, strict=True):
         assert not r.valid and r.error_kind == kind, (sql, r.error_kind, r.error)
         assert r.error and "\n" not in r.error
+
+
+def test_a_lost_connection_is_replaced_not_blamed_on_the_sql(shop_dsn, pg_admin_dsn, caplog):
+    sqls = [f"SELECT pg_sleep(0.4), {i}" for i in range(4)]
+
+    def terminate():
+        time.sleep(0.15)
+        conn = psycopg2.connect(pg_admin_dsn)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'data_pipeline_validator' AND state = 'active'"
+            )
+        conn.close()
+
+    killer = threading.Thread(target=terminate)
+    with SQLValidator(shop_dsn, level="execute", max_concurrency=2) as validator:
+        killer.start()
+        results = validator.validate_many(sqls)
+        killer.join()
+    assert all(r.valid for r in results), [r.error for r in results]
+    assert "reconnecting" in caplog.text  # the backends really were terminated mid-query

@@ -132,9 +132,11 @@ def test_fast_path_agrees_with_the_token_loop():
     from data_pipeline.validators.statement_guard import _inspect_fast, _inspect_tokens
 
     rng = random.Random(20240601)
-    samples = SINGLE + MULTIPLE + [
-        "".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 14))) for _ in range(8000)
-    ]
+    samples = (
+        SINGLE
+        + MULTIPLE
+        + ["".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 14))) for _ in range(8000)]
+    )
     compared = 0
     for sql in samples:
         if "$" in sql or "/*" in sql:
