@@ -133,6 +133,22 @@ class Database:
             cur.execute(query(name), params or {})
             return cur.fetchone()
 
+    def read_one(self, name: str, params: dict | None = None) -> dict | None:
+        """One read-only statement in autocommit mode: a single round trip instead of three
+        (BEGIN, statement, COMMIT); a statement sees one snapshot anyway. For hot reads."""
+        try:
+            with self.connection() as conn:
+                conn.autocommit = True
+                try:
+                    with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                        cur.execute(query(name), params or {})
+                        return cur.fetchone()
+                finally:
+                    if not conn.closed:
+                        conn.autocommit = False
+        except _UNAVAILABLE as exc:
+            raise DatabaseUnavailable(_describe(exc)) from None
+
     def fetch_all(self, name: str, params: dict | None = None) -> list[dict]:
         with self.transaction() as cur:
             cur.execute(query(name), params or {})

@@ -18,22 +18,35 @@ _FIELD = re.compile(
 )
 
 
-def may_hold_secret(text: str) -> bool:
+# Non-ASCII letters that the patterns' re.IGNORECASE matches as ASCII ones (long s, dotless
+# and dotted i, Kelvin sign): a text holding one always takes the slow path.
+_FOLDING = "\u017f\u0131\u0130\u212a"
+
+
+def may_hold_secret(text: str, encoded: bytes | None = None) -> bool:
     """False when ``mask_secrets`` (and ``mask_value``, for a JSON text) would change nothing.
 
-    Every pattern above, and every secret key name, needs "://" or one of these words; most
-    strings have none and skip the substitutions (substring tests beat a regex here).
+    Every pattern above, and every secret key name, needs "://" or one of the hint words;
+    most strings have none and skip the substitutions (substring tests beat a regex here).
+    Long non-ASCII texts (``encoded``: the same as UTF-8) are searched as bytes:
+    lowering bytes touches ASCII letters only, exact for the ASCII hints since UTF-8 never
+    uses ASCII bytes inside other characters, and it is much faster on long texts.
     """
-    low = text.lower()
+    if text.isascii() or (encoded is None and len(text) < 512):
+        if not text.isascii() and any(c in text for c in _FOLDING):
+            return True
+        t = text.lower()
+        return (
+            "://" in t or "pass" in t or "pwd" in t or "api_key" in t or "apikey" in t
+            or "secret" in t or "token" in t
+        )  # fmt: skip
+    if any(c in text for c in _FOLDING):
+        return True
+    b = (encoded if encoded is not None else text.encode("utf-8", "surrogatepass")).lower()
     return (
-        "://" in low
-        or "pass" in low
-        or "pwd" in low
-        or "api_key" in low
-        or "apikey" in low
-        or "secret" in low
-        or "token" in low
-    )
+        b"://" in b or b"pass" in b or b"pwd" in b or b"api_key" in b or b"apikey" in b
+        or b"secret" in b or b"token" in b
+    )  # fmt: skip
 
 
 def mask_secrets(text: str) -> str:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 
 from flask import Flask, current_app, jsonify
 from pydantic import ValidationError
@@ -13,6 +15,47 @@ from core.errors import PipelineError
 from core.secrets import mask_value, may_hold_secret
 
 logger = logging.getLogger(__name__)
+_COMPACT = (",", ":")
+# Placeholders of RawJSON values while serialising: unguessable, so no client text can
+# take a placeholder's place.
+_NONCE = secrets.token_hex(8)
+
+
+class RawJSON:
+    """A JSON text to place in an answer as it is (a stored document that only passes
+    through: decoding and re-encoding it would cost more than the rest of the answer)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _decode_raw(value):
+    """``value`` with every RawJSON decoded (for the masking walk)."""
+    if isinstance(value, RawJSON):
+        return json.loads(value.text)
+    if isinstance(value, dict):
+        return {k: _decode_raw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_decode_raw(v) for v in value]
+    return value
+
+
+def _dumps(body: dict) -> str:
+    raws: list[str] = []
+    fallback = current_app.json.default
+
+    def default(o):
+        if isinstance(o, RawJSON):
+            raws.append(o.text)
+            return f"\x00{_NONCE}{len(raws) - 1}\x00"
+        return fallback(o)
+
+    text = current_app.json.dumps(body, separators=_COMPACT, default=default)
+    for i, raw in enumerate(raws):
+        text = text.replace(f'"\\u0000{_NONCE}{i}\\u0000"', raw, 1)
+    return text + "\n"
 
 
 def ok(data=None, message: str = "ok", code: int = 200, *, masked: bool = False):
@@ -24,11 +67,12 @@ def ok(data=None, message: str = "ok", code: int = 200, *, masked: bool = False)
     skipped, which matters on large answers such as task details with their run report.
     """
     body = {"success": True, "code": code, "message": message, "data": data}
-    text = current_app.json.dumps(body)
-    if not masked and may_hold_secret(text):
-        body["data"] = mask_value(data)
-        text = current_app.json.dumps(body)
-    return current_app.response_class(text + "\n", mimetype="application/json"), code
+    text = _dumps(body)
+    raw = text.encode("utf-8")
+    if not masked and may_hold_secret(text, raw):
+        body["data"] = mask_value(_decode_raw(data))
+        raw = _dumps(body).encode("utf-8")
+    return current_app.response_class(raw, mimetype="application/json"), code
 
 
 def error_response(code: int, message: str, error_type: str, details: dict | None = None):

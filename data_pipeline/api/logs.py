@@ -16,7 +16,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from flask import Blueprint, Response, request, send_file
+from flask import Blueprint, Response, current_app, request, send_file
 
 from core.errors import InvalidInput, NotFound, PipelineError
 from core.task_logging import LOG_FILE_NAME
@@ -61,7 +61,9 @@ class _StreamSlots:
             self.open = max(0, self.open - 1)
 
 
-_slots = _StreamSlots()
+def stream_slots() -> _StreamSlots:
+    """This app's count of open streams."""
+    return current_app.extensions.setdefault("data_pipeline_streams", _StreamSlots())
 
 
 @bp.get("/tasks/<task_id>/logs")
@@ -127,7 +129,8 @@ def stream_logs(task_id: str):
     cfg = config()
     task_store = store()
     disconnected = request.environ.get("waitress.client_disconnected")
-    _slots.acquire(max(1, cfg.server_threads - 4))
+    slots = stream_slots()
+    slots.acquire(max(1, cfg.server_threads - 4))
 
     def generate():
         cursor = after
@@ -166,7 +169,7 @@ def stream_logs(task_id: str):
             time.sleep(POLL_SECONDS)
 
     response = Response(generate(), mimetype="text/event-stream")
-    response.call_on_close(_slots.release)
+    response.call_on_close(slots.release)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

@@ -194,7 +194,10 @@ class ExecuteResponse(_Response):
     status: str
     execution_mode: str
     steps: list[StepName]
-    execution_id: str = Field(description="id of the first step's execution of this run")
+    execution_id: str | None = Field(
+        description="id of the run's first execution (null if the executor had not recorded "
+        "it within 3 s: see /executions)"
+    )
     executor_pid: int
     links: Links
 
@@ -226,10 +229,13 @@ class ExecutionList(_Response):
 
 class TableListOut(_Response):
     task_id: str
-    file: str
+    file: str | None = Field(description="the file in the task folder; null for an inline list")
     text: str
     tables: list[str]
     count: int
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="line errors of a list file edited by hand"
+    )
 
 
 class LogRecord(_Response):
@@ -295,12 +301,17 @@ class Source(_Response):
 
 
 class SourceTable(_Response):
-    schema_name: str = Field(serialization_alias="schema")
+    schema_name: str = Field(alias="schema")
     name: str
     qualified_name: str
     kind: str
     comment: str | None = None
     estimated_rows: int | None = None
+
+
+class SourceList(_Response):
+    sources: list[Source]
+    count: int
 
 
 class SourceTables(_Response):

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from core.secrets import mask_secrets, mask_value
 from data_pipeline.api.common import API_PREFIX, relative_folder, task_links
+from data_pipeline.api.envelope import RawJSON
 from data_pipeline.params import WorkflowParams
 from data_pipeline.steps import STEP_TITLES
 from data_pipeline.tasks.models import STEP_NAMES, Task
@@ -19,8 +20,9 @@ from data_pipeline.tasks.models import STEP_NAMES, Task
 _PARAMETER_ORDER = list(WorkflowParams.model_fields)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def _iso(value: datetime | str | None) -> str | None:
+    """ISO 8601 text (rows decoded from JSON carry it already)."""
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _seconds(value) -> float | None:
@@ -85,13 +87,15 @@ def _ordered(parameters: dict) -> dict:
     return {k: parameters[k] for k in [*known, *sorted(set(parameters) - set(known))]}
 
 
-def task_detail(task: Task, executions: list[dict]) -> dict:
-    """``schemas.TaskDetail``; parameters with passwords masked."""
+def task_detail(task: Task, executions: list[dict], result_json: str | None = None) -> dict:
+    """``schemas.TaskDetail``; parameters with passwords masked. The run report is
+    ``task.result``, or ``result_json`` (its JSON text) passed through as it is."""
+    result = RawJSON(result_json) if result_json is not None else task.result
     return {
         **task_summary(task),
         "business_context": task.business_context,
         "parameters": mask_value(_ordered(task.parameters or {})),
-        "result": task.result,
+        "result": result,
         "output_directory": relative_folder(task),
         "step_details": step_details(task, executions),
         "executor_pid": task.executor_pid,

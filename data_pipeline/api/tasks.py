@@ -29,7 +29,7 @@ from data_pipeline.launcher import cancel_run
 from data_pipeline.params import WorkflowParams
 from data_pipeline.runtime import database_name, resolve_source
 from data_pipeline.steps import step_module
-from data_pipeline.table_list import TableListError, parse_table_list
+from data_pipeline.table_list import TableListError, load_table_list, parse_table_list
 from data_pipeline.tasks.models import (
     STEP_NAMES,
     Task,
@@ -199,10 +199,10 @@ def active_tasks():
 def task_detail(task_id: str):
     """Status, progress, masked parameters, result, error and per-step details."""
     validate_task_id(task_id)
-    task, executions = store().get_task_with_executions(task_id)
+    task, executions, result_json = store().get_task_with_executions(task_id)
     if task is None:
         raise NotFound(f"task {task_id} not found", details={"task_id": task_id})
-    return ok(serializers.task_detail(task, executions))
+    return ok(serializers.task_detail(task, executions, result_json))
 
 
 @bp.get("/tasks/<task_id>/executions")
@@ -246,6 +246,8 @@ def execute_task(task_id: str):
     missing = _missing_inputs(steps[0], folder)
     if missing:
         raise Conflict(missing, details={"step": steps[0]})
+    if "ddl_generation" in steps:
+        load_table_list(params, folder)  # 400 now rather than a failed run: none, or invalid
     reset = list(STEP_NAMES[STEP_NAMES.index(steps[0]) :])
     cfg = config()
     started = store().start_run(task.id, steps=reset, max_running=cfg.max_concurrent_tasks)

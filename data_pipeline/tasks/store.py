@@ -128,15 +128,20 @@ class TaskStore:
         row = self.db.fetch_one("get_task", {"id": task_id})
         return Task.from_row(row) if row else None
 
-    def get_task_with_executions(self, task_id: str) -> tuple[Task | None, list[dict]]:
-        """A task and its executions in one transaction (the API's task detail)."""
-        with self.db.transaction() as cur:
-            cur.execute(query("get_task"), {"id": task_id})
-            row = cur.fetchone()
-            if not row:
-                return None, []
-            cur.execute(query("list_executions"), {"task_id": task_id})
-            return Task.from_row(row), [dict(r) for r in cur.fetchall()]
+    def get_task_with_executions(self, task_id: str) -> tuple[Task | None, list[dict], str | None]:
+        """A task, its executions and its run report, in one round trip (the API's detail).
+
+        The task comes without ``result``: the report is returned as JSON text, so a caller
+        that only passes it on need not decode and re-encode it. The executions are digests
+        of ``list_executions`` rows (no ``execution_result``) decoded from JSON: their
+        timestamps are ISO 8601 strings, not datetimes.
+        """
+        row = self.db.read_one("get_task_with_executions", {"id": task_id})
+        if not row:
+            return None, [], None
+        executions = row.pop("executions") or []
+        result_json = row.pop("result_json")
+        return Task.from_row(row), executions, result_json
 
     def list_tasks(
         self,

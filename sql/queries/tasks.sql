@@ -13,6 +13,23 @@ RETURNING *;
 -- name: get_task
 SELECT * FROM data_pipeline_tasks WHERE id = %(id)s;
 
+-- name: get_task_with_executions
+-- The API's task detail in one statement: the task row (its run report as JSON text, passed
+-- on without being decoded), plus a digest of its executions as a JSON array (oldest first;
+-- timestamps as ISO 8601 text; without the step summaries, listed by list_executions).
+SELECT t.id, t.task_type, t.task_name, t.status, t.parameters, t.result::text AS result_json,
+       t.error_message, t.error_step, t.step_status, t.progress, t.current_step, t.created_at,
+       t.started_at, t.completed_at, t.updated_at, t.created_by, t.output_directory, t.db_name,
+       t.business_context, t.executor_pid, t.executor_host, t.last_heartbeat_at, COALESCE(
+    (SELECT json_agg(json_build_object(
+                'execution_id', e.execution_id, 'execution_step', e.execution_step,
+                'status', e.status, 'started_at', e.started_at, 'completed_at', e.completed_at,
+                'duration_seconds', e.duration_seconds, 'error_message', e.error_message)
+            ORDER BY e.started_at, e.id)
+     FROM data_pipeline_task_executions e WHERE e.task_id = t.id), '[]'::json) AS executions
+FROM data_pipeline_tasks t
+WHERE t.id = %(id)s;
+
 -- name: lock_task
 SELECT * FROM data_pipeline_tasks WHERE id = %(id)s FOR UPDATE;
 

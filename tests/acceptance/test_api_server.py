@@ -11,11 +11,13 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 import psycopg2
 import pytest
 import requests
 
+from data_pipeline.api import schemas
 from tests.api_support import (
     ApiServer,
     demo_task_body,
@@ -142,6 +144,10 @@ def test_complete_run_on_the_demo_source(server):
     assert task["progress"] == 100 and task["current_step"] is None
     assert [s["status"] for s in task["step_details"]] == ["completed"] * 4
     assert all(s["duration"] is not None and s["execution_id"] for s in task["step_details"])
+    for s in task["step_details"]:  # ISO 8601 with a zone, in order
+        assert datetime.fromisoformat(s["started_at"]) <= datetime.fromisoformat(s["completed_at"])
+        assert datetime.fromisoformat(s["started_at"]).tzinfo is not None
+    schemas.TaskDetail.model_validate(task)
     assert task["duration"] > 0
 
     executions = server.get(f"/tasks/{task_id}/executions").json()["data"]["executions"]
@@ -177,6 +183,22 @@ def test_complete_run_on_the_demo_source(server):
     assert ids == sorted(ids) and len(ids) == len(set(ids))
     everything = server.get(f"/tasks/{task_id}/logs?limit=1000").json()["data"]["records"]
     assert ids == [rec["id"] for rec in everything]  # every record, live, in order
+
+    # Re-running a step: refused without force, then run again (with clean) in its own run.
+    r = server.post(f"/tasks/{task_id}/execute", json={"step_name": "training_load"})
+    assert r.status_code == 409 and "force" in r.json()["message"]
+    r = server.post(
+        f"/tasks/{task_id}/execute", json={"single_step": 4, "force": True, "clean": True}
+    )
+    assert r.status_code == 202, r.text
+    rerun = schemas.ExecuteResponse.model_validate(r.json()["data"])
+    assert rerun.steps == ["training_load"]
+    task = _wait_finished(server, task_id)
+    assert task["status"] == "completed", task["error_message"]
+    runs = server.get(f"/tasks/{task_id}/executions").json()["data"]["executions"]
+    loads = [e for e in runs if e["step"] == "training_load"]
+    assert len(loads) == 2 and loads[-1]["force_executed"] and loads[-1]["status"] == "completed"
+    assert rerun.execution_id in (None, loads[-1]["execution_id"])
 
     metrics = server.get("/metrics").text
     assert (

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from core.db import Database
+from data_pipeline.api import schemas
 from data_pipeline.outputs import register_outputs
 from data_pipeline.runtime import Runtime
 from data_pipeline.tasks.store import TaskStore
@@ -49,6 +50,7 @@ def create(client, start=False, headers=None, **params) -> dict:
 
 def test_create_detail_list_and_idempotency(client, app):
     first = create(client, db_connection=f"postgresql://reader:{SECRET}@127.0.0.1:1/sales")
+    schemas.CreateTaskResponse.model_validate(first)
     assert first["status"] == "pending" and first["created"] is True
     assert first["output_directory"] == first["task_id"]  # relative to the data root
     r = client.get(f"{API}/tasks/{first['task_id']}")
@@ -56,6 +58,7 @@ def test_create_detail_list_and_idempotency(client, app):
     body = r.get_data(as_text=True)
     assert SECRET not in body
     detail = r.json["data"]
+    schemas.TaskDetail.model_validate(detail)  # the answer is what the OpenAPI says
     assert detail["parameters"]["db_connection"] == "postgresql://reader:***@127.0.0.1:1/sales"
     assert detail["parameters"]["table_list"] == ["public.service_area", "public.daily_revenue"]
     assert detail["db_name"] == "sales"
@@ -76,6 +79,7 @@ def test_create_detail_list_and_idempotency(client, app):
     create(client, task_name="English revenue task", business_context="Revenue by stall")
     r = client.get(f"{API}/tasks?limit=2")
     page = r.json["data"]
+    schemas.TaskPage.model_validate(page)
     assert page["total"] == 3 and len(page["items"]) == 2
     r = client.get(f"{API}/tasks?limit=2&offset=2")
     assert len(r.json["data"]["items"]) == 1
@@ -95,9 +99,12 @@ def test_table_list_inline_upload_and_get(client, config):
     task = create(client, table_list=None)
     tid = task["task_id"]
     assert client.get(f"{API}/tasks/{tid}/table-list").status_code == 404
+    r = client.post(f"{API}/tasks/{tid}/execute", json={})
+    assert r.status_code == 400 and "table list" in r.json["message"]
     r = client.post(f"{API}/tasks/{tid}/table-list", json={"tables": ["Service_Area", "stall"]})
     assert r.status_code == 200, r.get_data(as_text=True)
     assert r.json["data"]["tables"] == ["public.service_area", "public.stall"]
+    schemas.TableListOut.model_validate(r.json["data"])
     text = "# 服务区相关表\nservice_area, daily_revenue\n\npublic.employee  # 员工\n"
     r = client.post(
         f"{API}/tasks/{tid}/table-list",
@@ -109,6 +116,7 @@ def test_table_list_inline_upload_and_get(client, config):
     saved = config.data_root / tid / "table_list.txt"
     assert saved.read_text(encoding="utf-8") == text
     got = client.get(f"{API}/tasks/{tid}/table-list").json["data"]
+    schemas.TableListOut.model_validate(got)
     assert got["tables"] == ["public.service_area", "public.daily_revenue", "public.employee"]
     assert got["file"] == "table_list.txt"
     detail = client.get(f"{API}/tasks/{tid}").json["data"]
@@ -132,11 +140,14 @@ def test_execute_rules_and_cancel(client, app):
     r = client.post(f"{API}/tasks/{tid}/table-list", json={"tables": ["a"]})
     assert r.status_code == 409
     active = client.get(f"{API}/tasks/active").json["data"]
-    assert [t["task_id"] for t in active] == [tid]
+    assert [schemas.TaskSummary.model_validate(t).task_id for t in active] == [tid]
     r = client.delete(f"{API}/tasks/{tid}")
     assert r.status_code == 409 and "force" in r.json["message"]
     r = client.post(f"{API}/tasks/{tid}/cancel")
     assert r.status_code == 200 and r.json["data"]["status"] == "cancelled"
+    schemas.CancelResponse.model_validate(r.json["data"])
+    executions = client.get(f"{API}/tasks/{tid}/executions").json["data"]
+    schemas.ExecutionList.model_validate(executions)
     assert client.post(f"{API}/tasks/{tid}/cancel").status_code == 409
     detail = client.get(f"{API}/tasks/{tid}").json["data"]
     assert detail["status"] == "cancelled" and detail["completed_at"]
@@ -167,6 +178,7 @@ def test_logs_filters_cursor_and_stream(client, app):
     _insert_logs(store, tid)
     url = f"{API}/tasks/{tid}/logs"
     page = client.get(f"{url}?limit=10").json["data"]
+    schemas.LogPage.model_validate(page)
     assert page["count"] == 10 and page["has_more"] is True
     ids = [r["id"] for r in page["records"]]
     assert ids == sorted(ids) and page["next_cursor"] == ids[-1]
@@ -229,7 +241,9 @@ def test_files_listing_download_and_limits(client, app, config):
     (folder / "service_area.ddl").write_text("CREATE TABLE service_area (id int);\n")
     (folder / "vector_bak" / "sql.csv").write_text("id,document\n")
     register_outputs(store, tid, folder, step_name="qa_generation")
-    files = client.get(f"{API}/tasks/{tid}/files").json["data"]["files"]
+    listing = client.get(f"{API}/tasks/{tid}/files").json["data"]
+    schemas.FileList.model_validate(listing)
+    files = listing["files"]
     by_path = {f["path"]: f for f in files}
     assert set(by_path) == {
         "qs_demo_business_20250301_080000_pair.json", "service_area.ddl", "vector_bak/sql.csv",
@@ -270,6 +284,7 @@ def test_delete_reports_what_was_removed(client, app, config):
     r = client.delete(f"{API}/tasks/{tid}")
     assert r.status_code == 200, r.get_data(as_text=True)
     data = r.json["data"]
+    schemas.DeleteResponse.model_validate(data)
     assert data["rows"] == {"tasks": 1, "executions": 0, "logs": 30, "outputs": 2}
     assert data["folder_removed"] == tid and data["files_removed"] == 2
     assert not folder.exists() and config.data_root.is_dir()
@@ -278,8 +293,10 @@ def test_delete_reports_what_was_removed(client, app, config):
 
 def test_sources_metrics_and_openapi(client, app):
     r = client.get(f"{API}/sources")
+    schemas.SourceList.model_validate(r.json["data"])
     assert [s["reference"] for s in r.json["data"]["sources"]] == ["source:demo"]
     tables = client.get(f"{API}/sources/demo/tables").json["data"]
+    schemas.SourceTables.model_validate(tables)
     names = {t["name"]: t for t in tables["tables"]}
     assert {"service_area", "daily_revenue", "vehicle_flow"} <= set(names)
     assert names["business_type"]["comment"]  # Chinese comments of the demo
@@ -339,3 +356,19 @@ def test_pipeline_database_down_is_503(config):
         r = client.get(f"{API}{url}")
         assert r.status_code == 503, (url, r.get_data(as_text=True))
         assert r.json["success"] is False
+
+
+def test_open_log_streams_are_capped_and_released(config):
+    from data_pipeline.api.logs import stream_slots
+
+    app = make_app(config.with_overrides(server_threads=5))  # keeps 4 threads: 1 stream
+    client = app.test_client()
+    tid = create(client)["task_id"]  # pending: its stream stays open
+    first = client.get(f"{API}/tasks/{tid}/logs/stream", buffered=False)
+    with app.app_context():
+        assert first.status_code == 200 and stream_slots().open == 1
+        second = client.get(f"{API}/tasks/{tid}/logs/stream")
+        assert second.status_code == 429 and second.json["error"]["type"] == "too_many_requests"
+        first.close()  # the client goes away: its slot is free again
+        assert stream_slots().open == 0
+    app.extensions["data_pipeline"].close()
