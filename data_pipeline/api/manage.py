@@ -151,13 +151,14 @@ def get_table_list(task_id: str):
                "count": len(names)})  # fmt: skip
 
 
-def _purge_training_data(task_id: str) -> dict:
-    """Remove the vectors the task loaded: ``{"removed": {collection: n}, "kept_shared": m}``
-    (rows another task loaded too are kept)."""
+def _purge_training_data(task_id: str) -> tuple[dict[str, int], int]:
+    """Remove the vectors the task loaded: ``({collection: n}, shared rows kept)`` (rows that
+    another task loaded too stay, without this task in their metadata)."""
     from data_pipeline.trainer.vector_store import TrainingStore
 
     with TrainingStore(config().vector_database_url or runtime().pipeline_dsn) as training:
-        return training.purge_task(task_id)
+        purged = training.purge_task(task_id)
+    return purged["removed"], purged["kept_shared"]
 
 
 @bp.delete("/tasks/<task_id>")
@@ -180,7 +181,7 @@ def delete_task(task_id: str):
             message="cancelled: the task is being deleted",
             wait=True,
         ) is not None  # fmt: skip
-    training = _purge_training_data(task.id) if args.purge_training_data else None
+    training, shared = _purge_training_data(task.id) if args.purge_training_data else (None, None)
     rows = {
         "tasks": 1,
         "executions": len(store().list_executions(task.id)),
@@ -203,5 +204,6 @@ def delete_task(task_id: str):
         "folder_removed": removed,
         "files_removed": files,
         "training_data_removed": training,
+        "training_data_kept_shared": shared,
     }
     return ok(data, f"task {task.id} deleted")

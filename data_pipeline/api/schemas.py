@@ -287,8 +287,11 @@ class DeleteResponse(_Response):
     rows: dict[str, int]
     folder_removed: str | None = None
     files_removed: int
-    training_data_removed: dict[str, Any] | None = Field(
-        default=None, description='{"removed": {collection: n}, "kept_shared": n}'
+    training_data_removed: dict[str, int] | None = Field(
+        default=None, description="vectors removed per collection (purge_training_data=true)"
+    )
+    training_data_kept_shared: int | None = Field(
+        default=None, description="vectors kept because another task loaded them too"
     )
 
 

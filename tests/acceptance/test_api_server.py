@@ -206,6 +206,15 @@ def test_complete_run_on_the_demo_source(server):
         in metrics
     )
 
+    # Delete it with its vectors: rows, folder and training data go.
+    r = server.delete(f"/tasks/{task_id}?purge_training_data=true")
+    assert r.status_code == 200, r.text
+    gone = schemas.DeleteResponse.model_validate(r.json()["data"])
+    assert sum(gone.training_data_removed.values()) > 0
+    assert gone.folder_removed == task_id and not (server.data_root / task_id).exists()
+    assert gone.rows["logs"] >= len(everything) and gone.rows["executions"] == 5
+    assert server.get(f"/tasks/{task_id}").status_code == 404
+
 
 def test_kill_9_of_the_executor_fails_the_task(server, slow_dsn):
     set_slow_delay(slow_dsn, 0.2)
