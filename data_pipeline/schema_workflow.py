@@ -233,7 +233,6 @@ class SchemaWorkflowOrchestrator:
         self._current_step = step
         outcome = self.outcomes[step] = StepOutcome(step=step, status=StepStatus.RUNNING)
         t0 = time.monotonic()
-        self.progress.report(index, 0.0, step, STEP_TITLES[step], flush=True)
         if skip:
             outcome.execution_id = self._open_execution(step)
             set_log_context(step=step, execution_id=outcome.execution_id)
@@ -261,7 +260,10 @@ class SchemaWorkflowOrchestrator:
             return outcome
         if outcome.files_cleaned:
             logger.info("removed %d earlier output(s) of the step", len(outcome.files_cleaned))
+        # The step's status and the task's current_step change together, so an observer
+        # (or the monitor failing a lost run) never sees a current step that is "pending".
         self._set_step_status(step, StepStatus.RUNNING)
+        self.progress.report(index, 0.0, step, STEP_TITLES[step], flush=True)
         logger.info("step %d/%d %s started: %s", index + 1, total, step, STEP_TITLES[step])
         try:
             ctx = self._context(index, step, outcome.execution_id)

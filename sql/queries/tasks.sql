@@ -116,7 +116,7 @@ RETURNING *;
 UPDATE data_pipeline_tasks
 SET status = 'failed', error_message = %(error_message)s, completed_at = now(), updated_at = now(),
     error_step = COALESCE(current_step, error_step), current_step = NULL,
-    step_status = (SELECT jsonb_object_agg(k, CASE WHEN v = '"running"' THEN '"failed"'::jsonb ELSE v END)
+    step_status = (SELECT jsonb_object_agg(k, CASE WHEN v = '"running"' OR k = current_step THEN '"failed"'::jsonb ELSE v END)
                    FROM jsonb_each(step_status) AS e(k, v))
 WHERE id = %(id)s AND status = 'running'
 RETURNING *;
@@ -125,7 +125,7 @@ RETURNING *;
 UPDATE data_pipeline_tasks
 SET status = 'cancelled', completed_at = now(), updated_at = now(),
     error_message = COALESCE(%(error_message)s, error_message), current_step = NULL,
-    step_status = (SELECT jsonb_object_agg(k, CASE WHEN v = '"running"' THEN '"cancelled"'::jsonb ELSE v END)
+    step_status = (SELECT jsonb_object_agg(k, CASE WHEN v = '"running"' OR k = current_step THEN '"cancelled"'::jsonb ELSE v END)
                    FROM jsonb_each(step_status) AS e(k, v))
 WHERE id = %(id)s AND status IN ('running', 'pending')
 RETURNING *;

@@ -320,17 +320,28 @@ def test_unreachable_business_database_fails_with_exit_1_and_masked_password(
 
 
 def test_ctrl_c_exits_130_and_marks_the_task_cancelled(env, cli_dsn, table_list):
+    # Many themes and questions keep step 2 busy for seconds, so the interrupt lands mid-run
+    # even on a loaded machine.
+    slow_env = {**env, "QA_THEME_COUNT": "20", "QA_QUESTIONS_PER_THEME": "100"}
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPT), "--db-connection", "source:demo", "--table-list",
          str(table_list), "--business-context", CONTEXT_ZH, "--skip-training-load"],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=PROJECT_ROOT, env=slow_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     known = {t["id"] for t in _manual_tasks(cli_dsn)}
     deadline = time.monotonic() + 60
     task_id = None
     while time.monotonic() < deadline and proc.poll() is None:
         running = [t for t in _manual_tasks(cli_dsn) if t["id"] not in known]
-        if running and running[0]["status"] == "running" and running[0]["current_step"]:
+        if (
+            running
+            and running[0]["status"] == "running"
+            and running[0]["current_step"]
+            in (
+                "qa_generation",
+                "sql_validation",
+            )
+        ):
             task_id = running[0]["id"]
             break
         time.sleep(0.02)

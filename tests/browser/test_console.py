@@ -162,7 +162,7 @@ def test_walk_through_create_watch_download_rerun_delete(service, page, tmp_path
     page.check("#delete-purge")
     page.locator("dialog.modal").get_by_role("button", name="Delete task").click()
     expect(page).to_have_url(re.compile(r"#/tasks$"))
-    expect(page.locator(".toast")).to_contain_text("deleted")
+    expect(page.locator(".toast", has_text="deleted")).to_be_visible()
     expect(page.locator(f'tr[data-task-id="{task_id}"]')).to_have_count(0)
     assert api(service, "GET", f"/tasks/{task_id}").status_code == 404
 
