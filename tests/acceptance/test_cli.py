@@ -326,7 +326,11 @@ def test_ctrl_c_exits_130_and_marks_the_task_cancelled(env, cli_dsn, table_list)
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPT), "--db-connection", "source:demo", "--table-list",
          str(table_list), "--business-context", CONTEXT_ZH, "--skip-training-load"],
-        cwd=PROJECT_ROOT, env=slow_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=PROJECT_ROOT, env=slow_env,
+        # A shell that starts the test suite in the background leaves SIGINT ignored, and an
+        # ignored signal stays ignored across exec: give the child the default, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     known = {t["id"] for t in _manual_tasks(cli_dsn)}
     deadline = time.monotonic() + 60
