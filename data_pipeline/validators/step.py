@@ -13,7 +13,6 @@ from pathlib import Path
 
 from core.errors import InvalidInput, StepFailed
 from data_pipeline.context import StepContext
-from data_pipeline.validators.file_modifier import BACKUP_SUFFIX
 from data_pipeline.validators.report import REPORT_GLOB, SUMMARY_GLOB
 from data_pipeline.validators.runner import ValidationSettings, validate_pair_file
 
@@ -46,14 +45,12 @@ def missing_inputs(task_dir: Path) -> str | None:
 
 
 def output_files(task_dir: Path) -> list[Path]:
-    """Reports, change logs and pair-file backups (the pair file itself is step 2's)."""
+    """Reports and change logs (the pair file itself is step 2's).
+
+    The pair file's ``.backup`` is deliberately not listed: it holds step 2's original pairs,
+    and a ``clean`` re-run must not delete the only copy of the pairs it removed."""
     folder = Path(task_dir)
-    patterns = (
-        SUMMARY_GLOB,
-        REPORT_GLOB,
-        "file_modifications_*.log",
-        f"*_pair.json{BACKUP_SUFFIX}",
-    )
+    patterns = (SUMMARY_GLOB, REPORT_GLOB, "file_modifications_*.log")
     return sorted({p for pattern in patterns for p in folder.glob(pattern) if p.is_file()})
 
 
