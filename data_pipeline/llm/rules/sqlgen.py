@@ -135,6 +135,11 @@ class TableFacts:
     key_col: ColumnMeta | None = None
     texts: list[ColumnMeta] = field(default_factory=list)
 
+    @property
+    def is_entity(self) -> bool:
+        """Rows are things with a name (服务区, stalls), not records of facts or events."""
+        return self.name_col is not None
+
     def col_label(self, col: ColumnMeta) -> str:
         if col.comment:
             label = short_label(col.comment, self.lang, "")

@@ -22,6 +22,11 @@ def alias(prefix: str, col: ColumnMeta) -> str:
     return quote_ident(f"{prefix}_{col.name}"[:60])
 
 
+def _ask(kind: str, f: TableFacts, **words: str) -> str:
+    """The question of ``kind`` about table ``f`` (counted as records unless it names rows)."""
+    return ask(kind, f.lang, records=() if f.is_entity else ("t",), t=f.label, **words)
+
+
 def aggregate(col: ColumnMeta, prefix: str = "") -> tuple[str, str, str]:
     """(SQL aggregate, alias, question kind suffix) for a measure: AVG for rates, else SUM."""
     if is_averaged(col):
@@ -56,19 +61,19 @@ def _aggregates_only(f: TableFacts) -> list[Pair]:
     pairs += _stats(f) + _distincts(f) + _null_counts(f)
     for m in f.measures[:2]:
         pairs.append(
-            (ask("total", f.lang, t=f.label, m=f.col_label(m)),
+            (_ask("total", f, m=f.col_label(m)),
              f"SELECT SUM({q(m)}) AS {alias('total', m)} FROM {f.ref}")
         )  # fmt: skip
     return pairs
 
 
 def _count_all(f: TableFacts) -> Pair:
-    return ask("count_all", f.lang, t=f.label), f"SELECT COUNT(*) AS record_count FROM {f.ref}"
+    return _ask("count_all", f), f"SELECT COUNT(*) AS record_count FROM {f.ref}"
 
 
 def _group_counts(f: TableFacts) -> list[Pair]:
     return [
-        (ask("group_count", f.lang, t=f.label, d=f.col_label(d)),
+        (_ask("group_count", f, d=f.col_label(d)),
          f"SELECT {q(d)}, COUNT(*) AS record_count FROM {f.ref} "
          f"GROUP BY {q(d)} ORDER BY record_count DESC LIMIT 20")
         for d in f.dims[:3]
@@ -83,7 +88,7 @@ def _group_measures(f: TableFacts) -> list[Pair]:
         d = f.dims[i % len(f.dims)]
         agg, name, kind = aggregate(m)
         pairs.append(
-            (ask(f"group_{kind}", f.lang, d=f.col_label(d), m=f.col_label(m)),
+            (_ask(f"group_{kind}", f, d=f.col_label(d), m=f.col_label(m)),
              f"SELECT {q(d)}, {agg} AS {name} FROM {f.ref} "
              f"GROUP BY {q(d)} ORDER BY {name} DESC NULLS LAST LIMIT 20")
         )  # fmt: skip
@@ -97,26 +102,26 @@ def _trends(f: TableFacts) -> list[Pair]:
         where = f"WHERE {q(dt)} IS NOT NULL "
         if i == 0 and f.measures:
             m = f.measures[0]
-            agg, name, _ = aggregate(m)
+            agg, name, kind = aggregate(m)
             pairs.append(
-                (ask("trend_sum", f.lang, m=f.col_label(m), dt=f.col_label(dt)),
+                (_ask(f"trend_{kind}", f, m=f.col_label(m), dt=f.col_label(dt)),
                  f"SELECT {month} AS month_start, {agg} AS {name} FROM {f.ref} "
                  f"{where}GROUP BY 1 ORDER BY 1")
             )  # fmt: skip
         else:
             pairs.append(
-                (ask("trend_count", f.lang, t=f.label, dt=f.col_label(dt)),
+                (_ask("trend_count", f, dt=f.col_label(dt)),
                  f"SELECT {month} AS month_start, COUNT(*) AS record_count FROM {f.ref} "
                  f"{where}GROUP BY 1 ORDER BY 1")
             )  # fmt: skip
     for dt in f.dates[:1]:
         pairs.append(
-            (ask("year_count", f.lang, t=f.label, dt=f.col_label(dt)),
+            (_ask("year_count", f, dt=f.col_label(dt)),
              f"SELECT EXTRACT(YEAR FROM {q(dt)}) AS year_no, COUNT(*) AS record_count "
              f"FROM {f.ref} WHERE {q(dt)} IS NOT NULL GROUP BY 1 ORDER BY 1")
         )  # fmt: skip
         pairs.append(
-            (ask("range", f.lang, t=f.label, dt=f.col_label(dt)),
+            (_ask("range", f, dt=f.col_label(dt)),
              f"SELECT MIN({q(dt)}) AS earliest, MAX({q(dt)}) AS latest FROM {f.ref}")
         )  # fmt: skip
     return pairs
@@ -134,7 +139,7 @@ def _tops(f: TableFacts) -> list[Pair]:
             continue
         kind, order = ("top", "DESC") if i == 0 else ("bottom", "ASC")
         pairs.append(
-            (ask(kind, f.lang, t=f.label, m=f.col_label(m)),
+            (_ask(kind, f, m=f.col_label(m)),
              f"SELECT {q(label)}, {q(m)} FROM {f.ref} WHERE {q(m)} IS NOT NULL "
              f"ORDER BY {q(m)} {order} LIMIT 10")
         )  # fmt: skip
@@ -151,21 +156,21 @@ def _filters(f: TableFacts) -> list[Pair]:
         v = values[0]
         shown = f.display_value(v)
         pairs.append(
-            (ask("filter_count", f.lang, t=f.label, d=f.col_label(d), v=shown),
+            (_ask("filter_count", f, d=f.col_label(d), v=shown),
              f"SELECT COUNT(*) AS record_count FROM {f.ref} WHERE {q(d)} = {v}")
         )  # fmt: skip
         m = f.measures[i % len(f.measures)] if f.measures else None
         if m is not None and label is not None and label is not d:
             pairs.append(
-                (ask("filter_list", f.lang, t=f.label, d=f.col_label(d), v=shown,
+                (_ask("filter_list", f, d=f.col_label(d), v=shown,
                      n=f.col_label(label), m=f.col_label(m)),
                  f"SELECT {q(label)}, {q(m)} FROM {f.ref} WHERE {q(d)} = {v} "
                  f"ORDER BY {q(m)} DESC NULLS LAST LIMIT 20")
             )  # fmt: skip
         if m is not None:
-            agg, name, _ = aggregate(m)
+            agg, name, kind = aggregate(m)
             pairs.append(
-                (ask("filter_sum", f.lang, t=f.label, d=f.col_label(d), v=shown,
+                (_ask(f"filter_{kind}", f, d=f.col_label(d), v=shown,
                      m=f.col_label(m)),
                  f"SELECT {agg} AS {name} FROM {f.ref} WHERE {q(d)} = {v}")
             )  # fmt: skip
@@ -174,7 +179,7 @@ def _filters(f: TableFacts) -> list[Pair]:
 
 def _stats(f: TableFacts) -> list[Pair]:
     return [
-        (ask("stats", f.lang, t=f.label, m=f.col_label(m)),
+        (_ask("stats", f, m=f.col_label(m)),
          f"SELECT ROUND(AVG({q(m)}::numeric), 2) AS {alias('avg', m)}, "
          f"MAX({q(m)}) AS {alias('max', m)}, MIN({q(m)}) AS {alias('min', m)} FROM {f.ref}")
         for m in f.measures[:2]
@@ -191,7 +196,7 @@ def _lookups(f: TableFacts) -> list[Pair]:
     shown = [c for c in f.table.columns if c is not n and c.category != "json"][:6]
     cols = ", ".join(q(c) for c in [n, *shown])
     return [
-        (ask("lookup", f.lang, t=f.label, n=f.col_label(n), v=f.display_value(values[0])),
+        (_ask("lookup", f, n=f.col_label(n), v=f.display_value(values[0])),
          f"SELECT {cols} FROM {f.ref} WHERE {q(n)} = {values[0]} LIMIT 20")
     ]  # fmt: skip
 
@@ -201,7 +206,7 @@ def _distincts(f: TableFacts) -> list[Pair]:
         c for c in f.texts if c not in f.dims and c is not f.name_col
     ]
     return [
-        (ask("distinct", f.lang, t=f.label, d=f.col_label(c)),
+        (_ask("distinct", f, d=f.col_label(c)),
          f"SELECT COUNT(DISTINCT {q(c)}) AS distinct_count FROM {f.ref}")
         for c in cols[:2]
     ]  # fmt: skip
@@ -214,7 +219,7 @@ def _latest(f: TableFacts) -> list[Pair]:
     shown = [c for c in (f.name_col, *f.measures[:2], *f.dims[:1]) if c is not None]
     cols = ", ".join(q(c) for c in [*shown, dt])
     return [
-        (ask("latest", f.lang, t=f.label, dt=f.col_label(dt)),
+        (_ask("latest", f, dt=f.col_label(dt)),
          f"SELECT {cols} FROM {f.ref} WHERE {q(dt)} IS NOT NULL ORDER BY {q(dt)} DESC LIMIT 10")
     ]  # fmt: skip
 
@@ -225,7 +230,7 @@ def _since(f: TableFacts) -> list[Pair]:
         if values:
             v = values[0]  # the earliest sample: many rows are on or after it
             return [
-                (ask("since", f.lang, t=f.label, dt=f.col_label(dt), v=f.display_value(v)),
+                (_ask("since", f, dt=f.col_label(dt), v=f.display_value(v)),
                  f"SELECT COUNT(*) AS record_count FROM {f.ref} WHERE {q(dt)} >= {v}")
             ]  # fmt: skip
     return []
@@ -239,7 +244,7 @@ def _thresholds(f: TableFacts) -> list[Pair]:
             continue
         v = sorted(values, key=float)[len(values) // 2]  # a median sample: about half match
         return [
-            (ask("at_least", f.lang, t=f.label, m=f.col_label(m), v=v),
+            (_ask("at_least", f, m=f.col_label(m), v=v),
              f"SELECT {q(label)}, {q(m)} FROM {f.ref} WHERE {q(m)} >= {v} "
              f"ORDER BY {q(m)} DESC LIMIT 20")
         ]  # fmt: skip
@@ -251,15 +256,28 @@ def _month_dims(f: TableFacts) -> list[Pair]:
         return []
     dt, d = f.dates[0], f.dims[0]
     return [
-        (ask("month_dim", f.lang, t=f.label, d=f.col_label(d)),
+        (_ask("month_dim", f, d=f.col_label(d)),
          f"SELECT date_trunc('month', {q(dt)}) AS month_start, {q(d)}, COUNT(*) AS record_count "
          f"FROM {f.ref} WHERE {q(dt)} IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2")
     ]  # fmt: skip
 
 
+def _bool_question(f: TableFacts, col: ColumnMeta) -> str:
+    """``是否在营`` → "在营的档口有多少个？", ``whether active`` → "How many stalls are active?"."""
+    label = f.col_label(col)
+    lowered = label.lower()
+    if f.lang == "zh" and label.startswith("是否") and len(label) > 3:
+        return _ask("bool_is", f, b=label[2:])
+    if f.lang == "en" and lowered.startswith("whether it has ") and len(label) > 16:
+        return _ask("bool_has", f, b=label[len("whether it has ") :])
+    if f.lang == "en" and lowered.startswith("whether ") and len(label) > 9:
+        return _ask("bool_is", f, b=label[len("whether ") :])
+    return _ask("bool_count", f, b=label)
+
+
 def _bools(f: TableFacts) -> list[Pair]:
     return [
-        (ask("bool_count", f.lang, t=f.label, b=f.col_label(b)),
+        (_bool_question(f, b),
          f"SELECT COUNT(*) AS record_count FROM {f.ref} WHERE {q(b)} IS TRUE")
         for b in f.dims if b.category == "boolean"
     ][:1]  # fmt: skip
@@ -268,7 +286,7 @@ def _bools(f: TableFacts) -> list[Pair]:
 def _null_counts(f: TableFacts) -> list[Pair]:
     cols = [c for c in f.table.columns if c.nullable and not c.is_primary_key]
     return [
-        (ask("null_count", f.lang, t=f.label, c=f.col_label(c)),
+        (_ask("null_count", f, c=f.col_label(c)),
          f"SELECT COUNT(*) AS record_count FROM {f.ref} WHERE {q(c)} IS NULL")
         for c in cols[:1]
     ]  # fmt: skip
