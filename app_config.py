@@ -80,6 +80,8 @@ class Config:
     # build many apps in one process turn it off.
     monitor_enabled: bool = True
     cancel_grace_seconds: float = 5.0
+    # A run rides out a pipeline-database outage this long; a longer one fails it (SPEC §10).
+    pipeline_outage_tolerance_seconds: float = 60.0
     # An SSE log stream closes after this long so clients reconnect (with Last-Event-ID) and
     # server threads are not held for ever.
     log_stream_max_seconds: float = 600.0
@@ -171,7 +173,7 @@ class Config:
             "embedding_batch_size", "sample_rows", "exact_count_max_rows",
             "source_statement_timeout_ms", "qa_theme_count", "qa_questions_per_theme",
             "validation_max_concurrency", "validation_statement_timeout_ms",
-            "validation_row_limit", "repair_max_attempts",
+            "validation_row_limit", "repair_max_attempts", "pipeline_outage_tolerance_seconds",
         ]  # fmt: skip
         for attr in numeric:
             var = "DATA_PIPELINE_PORT" if attr == "port" else attr.upper()
@@ -194,6 +196,8 @@ class Config:
             raise ConfigError("MAX_CONCURRENT_TASKS must be at least 1")
         if self.heartbeat_timeout_seconds <= self.heartbeat_interval_seconds:
             raise ConfigError("HEARTBEAT_TIMEOUT_SECONDS must exceed HEARTBEAT_INTERVAL_SECONDS")
+        if self.pipeline_outage_tolerance_seconds < 0:
+            raise ConfigError("PIPELINE_OUTAGE_TOLERANCE_SECONDS must not be negative")
         for name in self.data_sources:
             if not _SOURCE_NAME.match(name):
                 raise ConfigError(f"source name {name!r} must match {_SOURCE_NAME.pattern}")

@@ -156,7 +156,7 @@ def with_retry(
     **kwargs,
 ):
     """Call ``fn``; while the pipeline database is unreachable, retry with back-off for up to
-    ``tolerance`` seconds, then let the last DatabaseUnavailable through."""
+    ``tolerance`` seconds, then raise DatabaseUnavailable saying the outage lasted too long."""
     deadline = time.monotonic() + tolerance
     delay = 0.25
     warned = False
@@ -165,7 +165,10 @@ def with_retry(
             return fn(*args, **kwargs)
         except DatabaseUnavailable as exc:
             if time.monotonic() + delay > deadline:
-                raise
+                raise DatabaseUnavailable(
+                    f"{what}: the pipeline database was unreachable for too long "
+                    f"(over {tolerance:g} s): {exc.message}"
+                ) from exc
             if not warned:
                 logger.warning("%s: %s; retrying for up to %.0f s", what, exc.message, tolerance)
                 warned = True

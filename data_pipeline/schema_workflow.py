@@ -193,7 +193,7 @@ class SchemaWorkflowOrchestrator:
 
     def _prepare(self) -> None:
         if self.store is not None:
-            task = with_retry(self.store.get_task, self.task_id, what="reading the task")
+            task = self._retry(self.store.get_task, self.task_id, what="reading the task")
             if task is None:
                 raise _RunEnded(TaskStatus.FAILED, f"task {self.task_id} does not exist")
             if task.status != TaskStatus.RUNNING:
@@ -336,17 +336,23 @@ class SchemaWorkflowOrchestrator:
         """Between steps, notice at once a cancel made through the API (one cheap read)."""
         if self.store is None:
             return
-        task = with_retry(self.store.get_task, self.task_id, what="reading the task")
+        task = self._retry(self.store.get_task, self.task_id, what="reading the task")
         if task is None or task.status != TaskStatus.RUNNING:
             status = task.status if task else TaskStatus.FAILED
             raise _RunEnded(status, f"the run was ended elsewhere ({status.value})")
 
     # Tracking ---------------------------------------------------------------------------
+    def _retry(self, fn, *args, what: str, tolerance: float | None = None, **kwargs):
+        """``with_retry`` with the configured pipeline-database outage tolerance (SPEC §10)."""
+        if tolerance is None:
+            tolerance = self.config.pipeline_outage_tolerance_seconds
+        return with_retry(fn, *args, what=what, tolerance=tolerance, **kwargs)
+
     def _open_execution(self, step: str, *, files_cleaned: bool = False) -> str | None:
         if self.store is None:
             return None
         execution_id = make_execution_id(self.task_id, step, datetime.now())
-        row = with_retry(
+        row = self._retry(
             self.store.create_execution,
             self.task_id,
             step,
@@ -359,16 +365,18 @@ class SchemaWorkflowOrchestrator:
 
     def _set_step_status(self, step: str, status: StepStatus) -> None:
         if self.store is not None:
-            with_retry(self.store.set_step_status, self.task_id, step, status, what="step status")
+            self._retry(self.store.set_step_status, self.task_id, step, status, what="step status")
 
     def _end_step(self, outcome: StepOutcome, status: StepStatus, t0: float) -> None:
-        outcome.status = status
         outcome.finished_at = datetime.now(timezone.utc)
         outcome.duration_seconds = round(time.monotonic() - t0, 3)
         if self.store is None:
+            outcome.status = status
             return
+        # The outcome stays "running" until recorded: when a long outage stops the run here,
+        # _finish ends the step as failed rather than reporting an end the tables never got.
         if outcome.execution_id:
-            with_retry(
+            self._retry(
                 self.store.complete_execution,
                 outcome.execution_id,
                 ExecutionStatus(status.value),
@@ -377,6 +385,7 @@ class SchemaWorkflowOrchestrator:
                 what="recording the execution",
             )
         self._set_step_status(outcome.step, status)
+        outcome.status = status
         self.register(execution_id=outcome.execution_id, step_name=outcome.step)
 
     def register(self, **credit) -> None:
@@ -386,7 +395,7 @@ class SchemaWorkflowOrchestrator:
         from data_pipeline.outputs import register_outputs
 
         try:
-            with_retry(
+            self._retry(
                 register_outputs, self.store, self.task_id, self.task_dir, **credit,
                 what="registering outputs",
             )  # fmt: skip
@@ -396,7 +405,7 @@ class SchemaWorkflowOrchestrator:
     def _success_status(self) -> TaskStatus:
         statuses = {s: None for s in STEP_NAMES}
         if self.store is not None:
-            task = with_retry(self.store.get_task, self.task_id, what="reading the task")
+            task = self._retry(self.store.get_task, self.task_id, what="reading the task")
             statuses.update(task.step_status if task else {})
         statuses.update({s: o.status.value for s, o in self.outcomes.items()})
         if all(v in ("completed", "skipped") for v in statuses.values()):
@@ -434,7 +443,7 @@ class SchemaWorkflowOrchestrator:
             return report
         self.register()
         try:
-            row = with_retry(
+            row = self._retry(
                 self.store.finish_run,
                 self.task_id,
                 status,
@@ -443,6 +452,13 @@ class SchemaWorkflowOrchestrator:
                 error_step=error_step,
                 pid=self.pid,
                 what="recording the outcome",
+                # The outcome is worth waiting for: a run failed by a long outage records
+                # that once the database is back (SPEC §10). Past the run's time limit the
+                # monitor would fail it anyway.
+                tolerance=max(
+                    self.config.pipeline_outage_tolerance_seconds,
+                    self.config.task_timeout_hours * 3600,
+                ),
             )
         except Exception:
             logger.exception("the outcome of the run could not be recorded")

@@ -101,12 +101,17 @@ WHERE id = %(id)s
 RETURNING step_status;
 
 -- name: finish_run
--- Guarded: a run that was cancelled or failed meanwhile keeps that status.
+-- Guarded: a run that was cancelled or failed meanwhile keeps that status. A failed or
+-- cancelled run leaves no step "running" (e.g. one whose end a long outage kept unrecorded).
 UPDATE data_pipeline_tasks
 SET status = %(status)s, result = %(result)s, error_message = %(error_message)s,
     error_step = %(error_step)s, completed_at = now(), updated_at = now(),
     progress = CASE WHEN %(status)s IN ('completed', 'partial_completed') THEN 100 ELSE progress END,
-    current_step = NULL
+    current_step = NULL,
+    step_status = CASE WHEN %(status)s IN ('failed', 'cancelled')
+        THEN COALESCE((SELECT jsonb_object_agg(k, CASE WHEN v = '"running"' THEN to_jsonb(%(status)s::text) ELSE v END)
+                       FROM jsonb_each(step_status) AS e(k, v)), step_status)
+        ELSE step_status END
 WHERE id = %(id)s AND status = 'running'
   AND (%(pid)s::int IS NULL OR executor_pid = %(pid)s OR executor_pid IS NULL)
 RETURNING *;

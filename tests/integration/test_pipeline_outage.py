@@ -1,5 +1,6 @@
 """SPEC §10: a pipeline-database outage of a few seconds during a run neither fails the run
-nor loses its status changes or log records; they are retried and arrive late.
+nor loses its status changes or log records; they are retried and arrive late. A longer one
+(than PIPELINE_OUTAGE_TOLERANCE_SECONDS) fails the run, recorded once the database is back.
 
 Only the pipeline database goes down: it lives on a server of the test's own, while the
 business (demo) database stays on the session's server.
@@ -13,6 +14,7 @@ import shutil
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,11 +27,12 @@ from core.migrations import apply_migrations, ensure_vector_extension
 from core.task_logging import LOG_FILE_NAME
 from data_pipeline.runtime import Runtime
 from data_pipeline.task_executor import run_task
-from data_pipeline.tasks.models import STEP_NAMES, TaskStatus
+from data_pipeline.tasks.models import STEP_NAMES, Task, TaskStatus
 from data_pipeline.tasks.store import TaskStore
 
 OUTAGE_SECONDS = 3.0  # at least; longer when step 2 is still running
 RETRY_HOLD_SECONDS = 2.0  # down this long after the run starts retrying a status change
+LONG_OUTAGE_SECONDS = 5.0  # at least; more than the 2 s tolerance of the second test
 TABLES = ["public.service_area", "public.stall", "public.daily_revenue", "public.business_type"]
 # One line of data_pipeline.log (FILE_FORMAT in core.task_logging); the time is local.
 FILE_LINE = re.compile(
@@ -73,8 +76,19 @@ def _file_records(path: Path, since: datetime, until: datetime) -> list[tuple[st
     return found
 
 
-def test_a_short_outage_delays_tracking_but_the_run_completes(own_server, demo_dsn, tmp_path):
-    data, dsn = own_server
+@dataclass
+class _Run:
+    """A run started in a thread of the test, tracked in the test's own pipeline server."""
+
+    task: Task
+    observer: TaskStore
+    observer_db: Database
+    executor_db: Database
+    worker: threading.Thread
+    codes: list[int]
+
+
+def _start_run(dsn: str, demo_dsn: str, tmp_path: Path, **settings) -> _Run:
     setup = Database(dsn, connect_timeout=1)
     apply_migrations(setup)
     ensure_vector_extension(setup)  # step 4 loads the vectors into the pipeline database
@@ -86,6 +100,7 @@ def test_a_short_outage_delays_tracking_but_the_run_completes(own_server, demo_d
         load_demo_source=False,
         heartbeat_interval_seconds=0.3,  # beats fail (and are retried) during the outage
         heartbeat_timeout_seconds=60.0,
+        **settings,
     )
     executor_db = Database(dsn, connect_timeout=1, maxconn=8)
     runtime = Runtime(config=config, db=executor_db, store=TaskStore(executor_db), pipeline_dsn=dsn)
@@ -109,15 +124,21 @@ def test_a_short_outage_delays_tracking_but_the_run_completes(own_server, demo_d
         name="outage-run",
         daemon=True,
     )
-    try:
-        worker.start()
-        _wait_for(
-            lambda: observer.get_task(task.id).step_status["qa_generation"] == "running",
-            30,
-            "step 2 to start",
-        )
-        observer_db.close()  # its pooled connections would die with the server anyway
+    worker.start()
+    _wait_for(
+        lambda: observer.get_task(task.id).step_status["qa_generation"] == "running",
+        30,
+        "step 2 to start",
+    )
+    observer_db.close()  # its pooled connections would die with the server anyway
+    return _Run(task, observer, observer_db, executor_db, worker, codes)
 
+
+def test_a_short_outage_delays_tracking_but_the_run_completes(own_server, demo_dsn, tmp_path):
+    data, dsn = own_server
+    run = _start_run(dsn, demo_dsn, tmp_path)
+    task, observer, worker, codes = run.task, run.observer, run.worker, run.codes
+    try:
         log_file = Path(task.output_directory) / LOG_FILE_NAME
         down_at, down_t = datetime.now(timezone.utc), time.monotonic()
         stop_embedded(data)  # a fast stop: connections are dropped at once
@@ -170,5 +191,52 @@ def test_a_short_outage_delays_tracking_but_the_run_completes(own_server, demo_d
         assert any("heartbeat recorded again" in r["message"] for r in rows)
     finally:
         worker.join(timeout=60)
-        executor_db.close()
-        observer_db.close()
+        run.executor_db.close()
+        run.observer_db.close()
+
+
+def test_a_long_outage_fails_the_run_once_the_database_is_back(own_server, demo_dsn, tmp_path):
+    data, dsn = own_server
+    run = _start_run(dsn, demo_dsn, tmp_path, pipeline_outage_tolerance_seconds=2.0)
+    task, observer, worker = run.task, run.observer, run.worker
+    try:
+        log_file = Path(task.output_directory) / LOG_FILE_NAME
+        down_t = time.monotonic()
+        stop_embedded(data)
+        # Down until the run has given up on recording step 2's end (2 s of retries) ...
+        _wait_for(
+            lambda: "workflow failed" in log_file.read_text("utf-8"),
+            30,
+            "the run to give up after the tolerance",
+        )
+        # ... and past LONG_OUTAGE_SECONDS in all: the failure waits for the database.
+        time.sleep(max(0.0, LONG_OUTAGE_SECONDS - (time.monotonic() - down_t)))
+        assert worker.is_alive(), "the run ended before its failure could be recorded"
+        start_embedded(data)
+
+        worker.join(timeout=30)
+        assert not worker.is_alive(), "the run did not end within 30 s of the outage"
+        assert run.codes == [1]
+
+        done = observer.get_task(task.id)
+        assert done.status == TaskStatus.FAILED
+        assert "pipeline database was unreachable for too long" in done.error_message
+        assert "over 2 s" in done.error_message, done.error_message
+        assert done.error_step == "qa_generation" and done.current_step is None
+        assert done.step_status == {
+            "ddl_generation": "completed",
+            "qa_generation": "failed",
+            "sql_validation": "pending",
+            "training_load": "pending",
+        }
+        executions = {e["execution_step"]: e for e in observer.list_executions(task.id)}
+        assert set(executions) == {"ddl_generation", "qa_generation"}
+        assert executions["ddl_generation"]["status"] == "completed"
+        assert executions["qa_generation"]["status"] == "failed"
+        assert "unreachable for too long" in executions["qa_generation"]["error_message"]
+        rows = observer.query_logs(task.id, limit=10_000)
+        assert any(r["message"].startswith("workflow failed") for r in rows)
+    finally:
+        worker.join(timeout=60)
+        run.executor_db.close()
+        run.observer_db.close()

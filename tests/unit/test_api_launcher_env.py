@@ -24,6 +24,7 @@ def _config(tmp_path) -> Config:
         embedding_dimension=256,
         task_timeout_hours=0.25,
         log_stream_max_seconds=30.0,
+        pipeline_outage_tolerance_seconds=2.5,
     )
 
 
@@ -32,6 +33,12 @@ def test_child_rebuilds_the_same_config(tmp_path):
     assert Config.from_env(config_env(cfg), dotenv=False) == cfg
     default = Config(data_root=(tmp_path / "d").resolve())
     assert Config.from_env(config_env(default), dotenv=False) == default
+
+
+def test_outage_tolerance_reaches_the_executor(tmp_path):
+    env = config_env(_config(tmp_path))
+    assert env["PIPELINE_OUTAGE_TOLERANCE_SECONDS"] == "2.5"
+    assert Config.from_env(env, dotenv=False).pipeline_outage_tolerance_seconds == 2.5
 
 
 def test_inherited_settings_do_not_leak_into_the_child(tmp_path, monkeypatch):
