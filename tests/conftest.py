@@ -103,3 +103,16 @@ def config(tmp_path, pipeline_dsn, demo_dsn) -> Config:
         data_sources={"demo": demo_dsn},
         load_demo_source=False,
     )
+
+
+@pytest.fixture
+def own_server():
+    """An embedded server of the test's own (data folder, admin DSN), so that the test can stop
+    and start it again without touching the session's server."""
+    base = Path(tempfile.mkdtemp(prefix="dp-own-server-"))
+    os.chmod(base, 0o755)
+    data = base / "pgdata"
+    dsn = start_embedded(data)
+    yield data, dsn
+    stop_embedded(data)
+    shutil.rmtree(base, ignore_errors=True)

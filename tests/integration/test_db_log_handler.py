@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 import time
-from pathlib import Path
-
-import pytest
 
 from core.db import Database
 from core.embedded_pg import start_embedded, stop_embedded
 from core.migrations import apply_migrations
 from core.task_logging import DatabaseLogHandler, clear_log_context, set_log_context
 from data_pipeline.tasks.store import TaskStore
-
-
-@pytest.fixture
-def own_server():
-    """A server of the test's own, so that it can be stopped and started again."""
-    base = Path(tempfile.mkdtemp(prefix="dp-loghandler-"))
-    os.chmod(base, 0o755)
-    data = base / "pgdata"
-    dsn = start_embedded(data)
-    yield data, dsn
-    stop_embedded(data)
-    shutil.rmtree(base, ignore_errors=True)
 
 
 def _count(store: TaskStore, task_id: str) -> int:

@@ -8,17 +8,12 @@ business (demo) database stays on the session's server.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-
-import pytest
 
 from app_config import Config
 from core.db import Database
@@ -38,18 +33,6 @@ TABLES = ["public.service_area", "public.stall", "public.daily_revenue", "public
 FILE_LINE = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \[(\w+)\] \[([^\]]+)\] [\w.]+\.\w+: (.*)$"
 )
-
-
-@pytest.fixture
-def own_server():
-    """A pipeline server of the test's own, so that it can be stopped and started again."""
-    base = Path(tempfile.mkdtemp(prefix="dp-outage-"))
-    os.chmod(base, 0o755)
-    data = base / "pgdata"
-    dsn = start_embedded(data)
-    yield data, dsn
-    stop_embedded(data)
-    shutil.rmtree(base, ignore_errors=True)
 
 
 def _wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
