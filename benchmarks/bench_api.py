@@ -346,15 +346,15 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--routes", help="comma-separated subset of the routes to load")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    os.chmod(tmp, 0o755)
-    embedded = args.dsn is None
-    if embedded:
-        from core.embedded_pg import start_embedded
+    from core.embedded_pg import scratch_server
 
-        admin = start_embedded(tmp / "pgdata")
-    else:
-        admin = args.dsn
+    with scratch_server(args.dsn, prefix="bench-api-") as (admin, _):
+        return _bench(args, admin)
+
+
+def _bench(args, admin: str) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-api-data-"))
+    os.chmod(tmp, 0o755)
     name = f"bench_api_{uuid.uuid4().hex[:8]}"
     _admin(admin, f"CREATE DATABASE {name}")
     dsn = dsn_with_database(admin, name)
@@ -417,10 +417,6 @@ def main() -> int:
             server.terminate()
             server.wait(10)
         _admin(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        if embedded:
-            from core.embedded_pg import stop_embedded
-
-            stop_embedded(tmp / "pgdata")
         shutil.rmtree(tmp, ignore_errors=True)
     print("SUMMARY " + json.dumps(summary, ensure_ascii=False))
     # Latency targets depend on what else the machine runs: reported, not enforced. Failed

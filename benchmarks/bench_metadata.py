@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -216,16 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     big = [int(x) for x in args.big_tables.split(",") if x.strip() and int(x) < args.tables]
 
-    tmp = None
-    if args.dsn:
-        admin = args.dsn
-    else:
-        from core.embedded_pg import start_embedded
+    from core.embedded_pg import scratch_server
 
-        tmp = Path(tempfile.mkdtemp(prefix="bench-metadata-"))
-        os.chmod(tmp, 0o755)
-        admin = start_embedded(tmp / "pgdata")
-    try:
+    with scratch_server(args.dsn, prefix="bench-metadata-") as (admin, _):
         dsn = build(admin, args.tables, big, args.rows, args.big_rows)
         tables = [f"public.t{i:03d}" for i in range(args.tables)]
         out_dir = Path(tempfile.mkdtemp(prefix="bench-metadata-out-")) / "task"
@@ -254,12 +246,6 @@ def main(argv: list[str] | None = None) -> int:
             "big_rows": args.big_rows,
         }
         print("SUMMARY " + json.dumps(result))
-    finally:
-        if tmp is not None:
-            from core.embedded_pg import stop_embedded
-
-            stop_embedded(tmp / "pgdata")
-            shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

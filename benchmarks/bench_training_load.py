@@ -20,9 +20,7 @@ import argparse
 import json
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg2  # noqa: E402
 from psycopg2.extensions import make_dsn  # noqa: E402
 
-from core.embedded_pg import start_embedded, stop_embedded  # noqa: E402
+from core.embedded_pg import scratch_server  # noqa: E402
 from data_pipeline.trainer.documents import (  # noqa: E402
     TrainingDocument,
     chunk_markdown,
@@ -183,25 +181,20 @@ def main() -> int:
     args = parser.parse_args()
     n_baseline = min(args.baseline_docs or args.docs, args.docs)
     os.environ.setdefault("LC_ALL", "C.UTF-8")
-    tmp = None
     schema = f"dp_bench_{os.getpid()}"
-    try:
-        if args.dsn:
-            with psycopg2.connect(args.dsn) as conn, conn.cursor() as cur:
-                cur.execute(f"CREATE SCHEMA {schema}")
-            dsn = make_dsn(args.dsn, options=f"-c search_path={schema},public")
-        else:
-            tmp = Path(tempfile.mkdtemp(prefix="dp-bench-"))
-            os.chmod(tmp, 0o755)
-            dsn = start_embedded(tmp / "pgdata")
-        summary = run(dsn, args.docs, n_baseline)
-    finally:
-        if args.dsn:
+    if args.dsn:
+        # A server of the user's: work in a throw-away schema, dropped afterwards.
+        with psycopg2.connect(args.dsn) as conn, conn.cursor() as cur:
+            cur.execute(f"CREATE SCHEMA {schema}")
+        try:
+            summary = run(make_dsn(args.dsn, options=f"-c search_path={schema},public"),
+                          args.docs, n_baseline)  # fmt: skip
+        finally:
             with psycopg2.connect(args.dsn) as conn, conn.cursor() as cur:
                 cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        if tmp:
-            stop_embedded(tmp / "pgdata")
-            shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        with scratch_server(prefix="dp-bench-") as (dsn, _):
+            summary = run(dsn, args.docs, n_baseline)
     targets_met = (
         summary["ours_docs_per_s"] >= 2000
         and summary["ratio"] >= 5

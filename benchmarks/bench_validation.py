@@ -30,10 +30,8 @@ import argparse
 import json
 import os
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -153,16 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     timeout_ms = Config().validation_statement_timeout_ms
 
-    tmp = None
-    if args.dsn:
-        admin = args.dsn
-    else:
-        from core.embedded_pg import start_embedded
+    from core.embedded_pg import scratch_server
 
-        tmp = Path(tempfile.mkdtemp(prefix="bench-validation-"))
-        os.chmod(tmp, 0o755)
-        admin = start_embedded(tmp / "pgdata")
-    try:
+    with scratch_server(args.dsn, prefix="bench-validation-") as (admin, _):
         dsn = ensure_demo_database(admin)
         sqls = build_workload(args.count)
         print(f"workload: {len(sqls)} SQL, {len(set(sqls))} distinct, on the demo database")
@@ -211,12 +202,6 @@ def main(argv: list[str] | None = None) -> int:
         }
         print("SUMMARY " + json.dumps(summary))
         return 0
-    finally:
-        if tmp is not None:
-            from core.embedded_pg import stop_embedded
-
-            stop_embedded(tmp / "pgdata")
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

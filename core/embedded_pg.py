@@ -13,11 +13,14 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +121,28 @@ def stop_embedded(data_dir: Path) -> None:
             bin_path=POSTGRES_VERSIONS[18],
             user=user,
         )
+
+
+class Scratch(NamedTuple):
+    dsn: str
+    data_dir: Path | None
+
+
+@contextlib.contextmanager
+def scratch_server(dsn: str | None = None, *, prefix: str = "dp-scratch-"):
+    """Yield ``Scratch(dsn, None)`` when a DSN is given; otherwise start a throw-away
+    embedded server in a temporary folder, yield ``Scratch(admin DSN, data folder)``, and stop
+    and remove it afterwards (benchmarks, tests)."""
+    if dsn:
+        yield Scratch(dsn, None)
+        return
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    base.chmod(0o755)  # the server may run as another user (root -> pgserver)
+    try:
+        yield Scratch(start_embedded(base / "pgdata"), base / "pgdata")
+    finally:
+        stop_embedded(base / "pgdata")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def install_clean_exit_on_sigterm() -> None:

@@ -19,7 +19,7 @@ import pytest
 from app_config import Config
 from core.db import Database
 from core.demo_db import dsn_with_database, ensure_demo_database
-from core.embedded_pg import start_embedded, stop_embedded
+from core.embedded_pg import scratch_server, start_embedded, stop_embedded
 from core.migrations import apply_migrations, ensure_vector_extension
 from data_pipeline.tasks.store import TaskStore
 
@@ -109,10 +109,5 @@ def config(tmp_path, pipeline_dsn, demo_dsn) -> Config:
 def own_server():
     """An embedded server of the test's own (data folder, admin DSN), so that the test can stop
     and start it again without touching the session's server."""
-    base = Path(tempfile.mkdtemp(prefix="dp-own-server-"))
-    os.chmod(base, 0o755)
-    data = base / "pgdata"
-    dsn = start_embedded(data)
-    yield data, dsn
-    stop_embedded(data)
-    shutil.rmtree(base, ignore_errors=True)
+    with scratch_server(prefix="dp-own-server-") as (dsn, data_dir):
+        yield data_dir, dsn
