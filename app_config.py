@@ -1,10 +1,15 @@
-"""Configuration of the Data Pipeline API, read from the environment.
+"""Configuration of the Data Pipeline API: one settings model, read from the environment.
 
 Every setting has a default that works on a fresh machine: with nothing set, the pipeline
 database is an embedded PostgreSQL in ``./var/pgdata``, the ``demo`` source points at the
 bundled demo business database, and the built-in offline LLM and embedder are used.
-A ``.env`` file in the project root is read first when present (values already in the
-environment win). See ``.env.example`` and the README's configuration table.
+
+:meth:`Config.from_env` reads the environment, and a ``.env`` file in the project root when
+present (values already in the environment win), through ``pydantic-settings``; each field's
+variable is its name in capitals unless the field says otherwise (``DATA_PIPELINE_PORT``).
+``Config(...)`` itself holds exactly what it is given plus the defaults (tests build it so).
+:meth:`Config.to_env` is the reverse, derived from the same fields: it is how the API hands its
+configuration to the executor processes it starts. See ``.env.example`` and the README.
 """
 
 from __future__ import annotations
@@ -13,59 +18,72 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEMO_SOURCE_URL = "embedded:demo_business"
-_SOURCE_ENV = re.compile(r"^SOURCE_([A-Z0-9_]+)_URL$")
+SOURCE_ENV = re.compile(r"^SOURCE_([A-Z0-9_]+)_URL$", re.IGNORECASE)
 _SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+# The environment Config() reads, set only while Config.from_env() builds one.
+_ENVIRONMENT: ContextVar[Mapping[str, str] | None] = ContextVar("environment", default=None)
 
 
 class ConfigError(ValueError):
     """A setting in the environment has a value that cannot be used."""
 
 
-def _bool(value: str, name: str) -> bool:
+def _parse_bool(value: str, name: str) -> bool:
     v = value.strip().lower()
-    if v in {"1", "true", "yes", "on"}:
+    if v in _TRUE:
         return True
-    if v in {"0", "false", "no", "off", ""}:
+    if v in _FALSE:
         return False
     raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
-def _int(value: str, name: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
-
-
-def _float(value: str, name: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
-
-
-@dataclass(frozen=True)
-class Config:
+class Config(BaseSettings):
     """All settings of the service, the executor and the command line."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="ignore",
+        case_sensitive=False,
+        env_ignore_empty=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
 
     # Pipeline database (task tables + vectors). None -> embedded PostgreSQL.
     pipeline_database_url: str | None = None
     embedded_pg_dir: Path = PROJECT_ROOT / "var" / "pgdata"
     # Training-data store; None -> the pipeline database.
     vector_database_url: str | None = None
-    data_root: Path = PROJECT_ROOT / "data_pipeline" / "training_data"
-    # Named business databases: name -> DSN (or DEMO_SOURCE_URL for the bundled demo).
-    data_sources: Mapping[str, str] = field(default_factory=lambda: {"demo": DEMO_SOURCE_URL})
+    data_root: Path = Field(
+        PROJECT_ROOT / "data_pipeline" / "training_data", validation_alias="DATA_PIPELINE_ROOT"
+    )
+    # Named business databases: name -> DSN (or DEMO_SOURCE_URL for the bundled demo). Read
+    # from DATA_SOURCES (JSON) and SOURCE_<NAME>_URL variables.
+    data_sources: Mapping[str, str] = Field(default_factory=lambda: {"demo": DEMO_SOURCE_URL})
     load_demo_source: bool = True
 
-    host: str = "127.0.0.1"
-    port: int = 8084
-    api_token: str | None = None
+    host: str = Field("127.0.0.1", validation_alias="DATA_PIPELINE_HOST")
+    port: int = Field(8084, validation_alias="DATA_PIPELINE_PORT")
+    api_token: str | None = Field(None, validation_alias="DATA_PIPELINE_API_TOKEN")
     server_threads: int = 32
     max_request_bytes: int = 1024 * 1024
     max_table_list_bytes: int = 256 * 1024
@@ -117,117 +135,173 @@ class Config:
     validation_row_limit: int = 1000
     repair_max_attempts: int = 2
 
+    # Reading ------------------------------------------------------------------------------
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        environ = _ENVIRONMENT.get()
+        if environ is None:  # Config(...): what it is given, and the defaults
+            return (init_settings,)
+        return (
+            init_settings,
+            _NamedSources(settings_cls, environ),
+            _Environ(settings_cls, environ),
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Config:
+        """The configuration from environment variables (``env``, default ``os.environ``,
+        plus the project's ``.env`` file unless ``dotenv`` is false)."""
+        environ = dict(os.environ if env is None else env)
+        path = PROJECT_ROOT / ".env"
+        if dotenv and env is None and path.is_file():
+            from_file = {k: v for k, v in dotenv_values(path).items() if v is not None}
+            environ = {**from_file, **environ}
+        token = _ENVIRONMENT.set(environ)
+        try:
+            return cls()
+        except ValidationError as exc:
+            raise ConfigError(_readable(exc)) from None
+        finally:
+            _ENVIRONMENT.reset(token)
+
+    @classmethod
+    def env_name(cls, field_name: str) -> str:
+        """The environment variable of a setting."""
+        alias = cls.model_fields[field_name].validation_alias
+        return alias if isinstance(alias, str) else field_name.upper()
+
+    @classmethod
+    def setting_variables(cls) -> list[str]:
+        """Every environment variable a setting is read from (``SOURCE_<NAME>_URL`` aside)."""
+        return [cls.env_name(name) for name in cls.model_fields]
+
+    @classmethod
+    def is_setting_variable(cls, name: str) -> bool:
+        """Whether the environment variable ``name`` configures this service."""
+        upper = name.upper()
+        return upper in set(cls.setting_variables()) or bool(SOURCE_ENV.match(upper))
+
+    def to_env(self) -> dict[str, str]:
+        """Environment variables that make ``Config.from_env`` (in a child process) equal
+        this configuration: the reverse of reading, derived from the fields."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, Mapping):
+                text = json.dumps(dict(value), ensure_ascii=False)
+            else:
+                text = str(value)
+            env[self.env_name(name)] = text
+        return env
+
+    # Checks -------------------------------------------------------------------------------
+    @field_validator("embedded_pg_dir", "data_root", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return Path(value).expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Config:
+        """Reject settings that would make the service misbehave."""
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"DATA_PIPELINE_PORT must be 1-65535, got {self.port}")
+        if self.max_concurrent_tasks < 1:
+            raise ValueError("MAX_CONCURRENT_TASKS must be at least 1")
+        if self.heartbeat_timeout_seconds <= self.heartbeat_interval_seconds:
+            raise ValueError("HEARTBEAT_TIMEOUT_SECONDS must exceed HEARTBEAT_INTERVAL_SECONDS")
+        if self.pipeline_outage_tolerance_seconds < 0:
+            raise ValueError("PIPELINE_OUTAGE_TOLERANCE_SECONDS must not be negative")
+        for name in self.data_sources:
+            if not _SOURCE_NAME.match(name):
+                raise ValueError(f"source name {name!r} must match {_SOURCE_NAME.pattern}")
+        return self
+
     @property
     def uses_embedded_db(self) -> bool:
         return not self.pipeline_database_url
 
-    def with_overrides(self, **changes) -> Config:
-        """Return a copy with some settings changed (tests pass their own config this way)."""
-        return replace(self, **changes)
+    def with_overrides(self, **changes: Any) -> Config:
+        """A copy with some settings changed, checked again (tests pass their own config)."""
+        return type(self)(**{**self.model_dump(), **changes})
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Config:
-        """Build the configuration from environment variables (see ``.env.example``)."""
-        if env is None:
-            if dotenv:
-                _load_dotenv()
-            env = os.environ
-        kw: dict = {}
-
-        def get(name: str) -> str | None:
-            value = env.get(name)
-            return value if value not in (None, "") else None
-
-        simple = {
-            "PIPELINE_DATABASE_URL": "pipeline_database_url",
-            "VECTOR_DATABASE_URL": "vector_database_url",
-            "DATA_PIPELINE_API_TOKEN": "api_token",
-            "DATA_PIPELINE_HOST": "host",
-            "LLM_BASE_URL": "llm_base_url",
-            "LLM_API_KEY": "llm_api_key",
-            "LLM_MODEL": "llm_model",
-            "EMBEDDING_BASE_URL": "embedding_base_url",
-            "EMBEDDING_API_KEY": "embedding_api_key",
-            "EMBEDDING_MODEL": "embedding_model",
-            "LOG_LEVEL": "log_level",
-        }
-        for var, attr in simple.items():
-            if (v := get(var)) is not None:
-                kw[attr] = v
-        for var, attr in {
-            "EMBEDDED_PG_DIR": "embedded_pg_dir",
-            "DATA_PIPELINE_ROOT": "data_root",
-        }.items():
-            if (v := get(var)) is not None:
-                kw[attr] = Path(v).expanduser().resolve()
-
-        typed = {f.name: f.type for f in fields(cls)}
-        numeric = [
-            "port", "server_threads", "max_request_bytes", "max_concurrent_tasks",
-            "max_table_list_bytes", "max_table_list_lines",
-            "task_timeout_hours", "heartbeat_interval_seconds", "heartbeat_timeout_seconds",
-            "monitor_interval_seconds", "cancel_grace_seconds", "log_stream_max_seconds",
-            "log_retention_days",
-            "file_retention_days", "max_download_file_size", "llm_timeout_seconds",
-            "llm_max_retries", "llm_max_concurrency", "embedding_dimension",
-            "embedding_batch_size", "sample_rows", "exact_count_max_rows",
-            "source_statement_timeout_ms", "qa_theme_count", "qa_questions_per_theme",
-            "validation_max_concurrency", "validation_statement_timeout_ms",
-            "validation_row_limit", "repair_max_attempts", "pipeline_outage_tolerance_seconds",
-        ]  # fmt: skip
-        for attr in numeric:
-            var = "DATA_PIPELINE_PORT" if attr == "port" else attr.upper()
-            if (v := get(var)) is not None:
-                kw[attr] = _int(v, var) if typed[attr] == "int" else _float(v, var)
-        for attr in ("enable_file_download", "load_demo_source", "monitor_enabled"):
-            if (v := get(attr.upper())) is not None:
-                kw[attr] = _bool(v, attr.upper())
-
-        kw["data_sources"] = _sources_from_env(env)
-        config = cls(**kw)
-        config.validate()
-        return config
-
-    def validate(self) -> None:
-        """Reject settings that would make the service misbehave."""
-        if not 1 <= self.port <= 65535:
-            raise ConfigError(f"DATA_PIPELINE_PORT must be 1-65535, got {self.port}")
-        if self.max_concurrent_tasks < 1:
-            raise ConfigError("MAX_CONCURRENT_TASKS must be at least 1")
-        if self.heartbeat_timeout_seconds <= self.heartbeat_interval_seconds:
-            raise ConfigError("HEARTBEAT_TIMEOUT_SECONDS must exceed HEARTBEAT_INTERVAL_SECONDS")
-        if self.pipeline_outage_tolerance_seconds < 0:
-            raise ConfigError("PIPELINE_OUTAGE_TOLERANCE_SECONDS must not be negative")
-        for name in self.data_sources:
-            if not _SOURCE_NAME.match(name):
-                raise ConfigError(f"source name {name!r} must match {_SOURCE_NAME.pattern}")
+    def __hash__(self) -> int:  # frozen, but holds a mapping: hash what identifies it
+        return hash(tuple((k, str(v)) for k, v in self.model_dump().items()))
 
 
-def _sources_from_env(env: Mapping[str, str]) -> dict[str, str]:
-    """Named sources: ``DATA_SOURCES`` (JSON object) and ``SOURCE_<NAME>_URL`` variables."""
-    sources: dict[str, str] = {}
-    if _bool(env.get("LOAD_DEMO_SOURCE") or "true", "LOAD_DEMO_SOURCE"):
-        sources["demo"] = DEMO_SOURCE_URL
-    raw = env.get("DATA_SOURCES")
-    if raw:
-        try:
-            parsed = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"DATA_SOURCES is not valid JSON: {exc.msg}") from None
-        if not isinstance(parsed, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
-        ):
-            raise ConfigError('DATA_SOURCES must be a JSON object {"name": "postgresql://..."}')
-        sources.update({k.lower(): v for k, v in parsed.items()})
-    for var, value in env.items():
-        if (m := _SOURCE_ENV.match(var)) and value:
-            sources[m.group(1).lower()] = value
-    return sources
+class _Environ(EnvSettingsSource):
+    """A mapping of environment variables (``Config.from_env``'s), empty values unset."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            self._environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if field_name == "data_sources":  # read by _NamedSources, with its own messages
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
 
 
-def _load_dotenv() -> None:
-    path = PROJECT_ROOT / ".env"
-    if path.is_file():
-        from dotenv import load_dotenv
+class _NamedSources(PydanticBaseSettingsSource):
+    """``data_sources`` from ``LOAD_DEMO_SOURCE``, ``DATA_SOURCES`` (a JSON object) and
+    ``SOURCE_<NAME>_URL`` variables, in that order (later ones win)."""
 
-        load_dotenv(path, override=False)
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        super().__init__(settings_cls)
+        self._environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything happens in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        env = {k.upper(): v for k, v in self._environ.items()}
+        sources: dict[str, str] = {}
+        if _parse_bool(env.get("LOAD_DEMO_SOURCE") or "true", "LOAD_DEMO_SOURCE"):
+            sources["demo"] = DEMO_SOURCE_URL
+        raw = env.get("DATA_SOURCES")
+        if raw:
+            try:
+                parsed = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"DATA_SOURCES is not valid JSON: {exc.msg}") from None
+            if not isinstance(parsed, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
+            ):
+                raise ConfigError('DATA_SOURCES must be a JSON object {"name": "postgresql://..."}')
+            sources.update({k.lower(): v for k, v in parsed.items()})
+        for var, value in env.items():
+            if (m := SOURCE_ENV.match(var)) and value:
+                sources[m.group(1).lower()] = value
+        return {"data_sources": sources}
+
+
+def _readable(exc: ValidationError) -> str:
+    """A validation error in terms of the environment variables a user sets."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = err.get("loc") or ()
+        field = str(loc[0]) if loc else ""
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        variable = Config.env_name(field) if field in Config.model_fields else field.upper()
+        if variable in Config.setting_variables():
+            shown = err.get("input")
+            got = f", got {shown!r}" if isinstance(shown, str | int | float) else ""
+            problems.append(f"{variable}: {message}{got}")
+        else:
+            problems.append(message)
+    return "; ".join(problems)

@@ -15,7 +15,7 @@ from flask import Flask
 
 from app_config import Config, ConfigError
 from core.task_logging import configure_logging
-from data_pipeline.runtime import Runtime, open_runtime
+from data_pipeline.tasks.runtime import Runtime, open_runtime
 
 API_PREFIX = "/api/v0/data_pipeline"
 logger = logging.getLogger("citu_app")

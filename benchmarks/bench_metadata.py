@@ -38,10 +38,10 @@ from psycopg2 import sql
 
 from app_config import Config
 from core.demo_db import dsn_with_database
-from data_pipeline.context import StepContext
 from data_pipeline.ddl_generation import step
 from data_pipeline.llm.builtin import BuiltinLLM
-from data_pipeline.params import WorkflowParams
+from data_pipeline.workflow.context import StepContext
+from data_pipeline.workflow.params import WorkflowParams
 
 DB_NAME = "bench_metadata"
 COLUMNS = """

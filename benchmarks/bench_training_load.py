@@ -1,6 +1,6 @@
 """Benchmark: loading 10,000 training documents into the pgvector store.
 
-Ours: :func:`data_pipeline.trainer.loader.load_documents` (batched embedding in a thread,
+Ours: :func:`data_pipeline.training_load.loader.load_documents` (batched embedding in a thread,
 one multi-row ``INSERT ... ON CONFLICT`` and one commit per batch). Baseline: what the
 reference (and Vanna's ``add_ddl`` / ``add_question_sql`` through ``PGVector.add_texts``)
 does — embed one document, insert one row, commit, for each document. Both use the built-in
@@ -31,14 +31,15 @@ import psycopg2  # noqa: E402
 from psycopg2.extensions import make_dsn  # noqa: E402
 
 from core.embedded_pg import scratch_server  # noqa: E402
-from data_pipeline.trainer.documents import (  # noqa: E402
+from data_pipeline.training_load.documents import (  # noqa: E402
     TrainingDocument,
     chunk_markdown,
     question_sql_document,
 )
-from data_pipeline.trainer.embedders import HashingEmbedder  # noqa: E402
-from data_pipeline.trainer.store_schema import row_metadata, vector_literal  # noqa: E402
-from data_pipeline.trainer.vector_store import TrainingStore  # noqa: E402
+from data_pipeline.training_load.embedders import HashingEmbedder  # noqa: E402
+from data_pipeline.training_load.loader import load_documents  # noqa: E402
+from data_pipeline.training_load.store_schema import row_metadata, vector_literal  # noqa: E402
+from data_pipeline.training_load.vector_store import TrainingStore  # noqa: E402
 
 TOPICS_ZH = [
     "服务区",
@@ -144,7 +145,9 @@ def run(dsn: str, n_docs: int, n_baseline: int) -> dict:
         store.truncate_vector_tables()
 
         t = time.perf_counter()
-        first = store.load(docs, HashingEmbedder(384), task_id="bench_ours", db_name="bench")
+        first = load_documents(
+            store, docs, HashingEmbedder(384), task_id="bench_ours", db_name="bench"
+        )
         ours_s = time.perf_counter() - t
         ours_rate = len(docs) / ours_s
         print(f"ours (batched): {len(docs)} docs in {ours_s:.2f} s = {ours_rate:.0f} docs/s, "
@@ -152,7 +155,9 @@ def run(dsn: str, n_docs: int, n_baseline: int) -> dict:
 
         before = store.total()
         t = time.perf_counter()
-        second = store.load(docs, HashingEmbedder(384), task_id="bench_ours", db_name="bench")
+        second = load_documents(
+            store, docs, HashingEmbedder(384), task_id="bench_ours", db_name="bench"
+        )
         again_s = time.perf_counter() - t
         added = store.total() - before
         print(f"second load: {again_s:.2f} s, {second.inserted} inserted, "

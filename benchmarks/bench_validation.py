@@ -41,7 +41,7 @@ import psycopg2
 
 from app_config import Config
 from core.demo_db import ensure_demo_database
-from data_pipeline.validators.sql_validator import SQLValidator
+from data_pipeline.sql_validation.sql_validator import SQLValidator
 
 CITIES = ["南昌", "九江", "赣州", "上饶", "吉安", "宜春", "抚州", "萍乡", "景德镇", "鹰潭"]
 REGIONS = ["赣北", "赣中", "赣南", "赣东", "赣西"]

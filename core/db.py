@@ -16,7 +16,8 @@ import psycopg2
 import psycopg2.extras
 import psycopg2.pool
 
-from core.errors import DatabaseUnavailable
+from core.errors import DatabaseUnavailable, error_summary
+from core.secrets import mask_secrets
 from core.sql_queries import query
 
 logger = logging.getLogger(__name__)
@@ -26,8 +27,6 @@ _UNAVAILABLE = (psycopg2.OperationalError, psycopg2.InterfaceError, psycopg2.poo
 
 def mask_dsn(dsn: str | None) -> str:
     """A DSN safe to show: the password replaced by ``***``."""
-    from core.secrets import mask_secrets
-
     return mask_secrets(dsn or "")
 
 
@@ -174,5 +173,4 @@ class Database:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"pipeline database unavailable: {mask_dsn(text)}"
+    return f"pipeline database unavailable: {error_summary(exc)}"

@@ -22,6 +22,8 @@ import warnings
 from pathlib import Path
 from typing import NamedTuple
 
+from core.processes import pid_alive
+
 logger = logging.getLogger(__name__)
 
 
@@ -32,16 +34,6 @@ def _prepare_environment() -> None:
     # platformdirs warns that XDG_RUNTIME_DIR is unset and falls back to a temp folder, which
     # is what we want (the same folder for every process of this user).
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _prune_dead_handles(data_dir: Path) -> None:
@@ -56,7 +48,7 @@ def _prune_dead_handles(data_dir: Path) -> None:
             pids = json.loads(path.read_text() or "[]")
         except (OSError, ValueError):
             return
-        alive = [p for p in pids if isinstance(p, int) and _pid_alive(p)]
+        alive = [p for p in pids if isinstance(p, int) and pid_alive(p)]
         if alive != pids:
             path.write_text(json.dumps(alive))
             logger.debug("pruned dead embedded-db handles: %s", sorted(set(pids) - set(alive)))

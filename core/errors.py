@@ -1,6 +1,22 @@
-"""The project's exceptions: one base, and the kinds the API maps to HTTP statuses."""
+"""The project's exceptions: one base, and the kinds the API maps to HTTP statuses; and
+:func:`error_summary`, the one way an exception becomes a one-line message."""
 
 from __future__ import annotations
+
+from core.secrets import mask_secrets
+
+
+def error_summary(
+    exc: BaseException, *, limit: int | None = None, default: str | None = None
+) -> str:
+    """The first line of ``exc``'s message, passwords masked; ``default`` (else the exception's
+    type name) when the message is empty. ``limit`` cuts the line to that many characters."""
+    text = str(exc).strip()
+    line = text.splitlines()[0].strip() if text else ""
+    line = line or default or type(exc).__name__
+    if limit is not None:
+        line = line[:limit]
+    return mask_secrets(line)
 
 
 class PipelineError(Exception):

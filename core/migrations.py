@@ -13,6 +13,7 @@ import re
 import psycopg2
 
 from core.db import Database
+from core.errors import error_summary
 from core.sql_queries import SQL_DIR
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,6 @@ def ensure_vector_extension(db: Database) -> bool:
         logger.warning(
             "pgvector is not available on the pipeline database (%s); every step works except "
             "training_load, which needs the 'vector' extension",
-            str(exc).strip().splitlines()[0],
+            error_summary(exc),
         )
         return False

@@ -1,8 +1,10 @@
-"""Named SQL queries loaded from ``sql/queries/*.sql``.
+"""Named SQL statements: the one loader of every ``.sql`` file that holds named blocks.
 
 A file holds blocks introduced by ``-- name: some_query`` comment lines; the text up to the
-next such line is the query, with ``%(param)s`` placeholders for psycopg2. Queries are read
-once per process.
+next such line is the statement, with ``%(param)s`` placeholders for psycopg2. The files are
+``sql/queries/*.sql`` (the task tables), ``sql/catalog/*.sql`` (what the pipeline reads from a
+business database's catalog) and ``sql/vector/*.sql`` (the training store); names are unique
+across all of them. They are read once per process.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from pathlib import Path
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+NAMED_QUERY_DIRS = ("queries", "catalog", "vector")
 _NAME_LINE = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 
 
@@ -29,11 +32,12 @@ def parse_named_queries(text: str) -> dict[str, str]:
 @functools.cache
 def all_queries() -> dict[str, str]:
     queries: dict[str, str] = {}
-    for path in sorted((SQL_DIR / "queries").glob("*.sql")):
-        for name, sql in parse_named_queries(path.read_text(encoding="utf-8")).items():
-            if name in queries:
-                raise ValueError(f"query {name!r} is defined in more than one file")
-            queries[name] = sql
+    for folder in NAMED_QUERY_DIRS:
+        for path in sorted((SQL_DIR / folder).glob("*.sql")):
+            for name, sql in parse_named_queries(path.read_text(encoding="utf-8")).items():
+                if name in queries:
+                    raise ValueError(f"query {name!r} is defined in more than one file")
+                queries[name] = sql
     return queries
 
 
@@ -42,4 +46,5 @@ def query(name: str) -> str:
     try:
         return all_queries()[name]
     except KeyError:
-        raise KeyError(f"no SQL query named {name!r} in {SQL_DIR / 'queries'}") from None
+        where = ", ".join(f"sql/{folder}/" for folder in NAMED_QUERY_DIRS)
+        raise KeyError(f"no SQL query named {name!r} in {where}") from None

@@ -27,7 +27,7 @@ _CONFIG_VARS = (
 def make_app(config: Config):
     """A Flask app on the test's database, without the monitor thread."""
     from citu_app import create_app
-    from data_pipeline.runtime import open_runtime
+    from data_pipeline.tasks.runtime import open_runtime
 
     cfg = config.with_overrides(monitor_enabled=False)
     return create_app(cfg, open_runtime(cfg, load_demo=False))
@@ -210,6 +210,6 @@ def slow_task_body(**parameters) -> dict:
 
 def process_group_alive(pgid: int) -> bool:
     """Whether any process of the group is left (zombies count as gone)."""
-    from data_pipeline.launcher import group_alive
+    from core.processes import group_alive
 
     return group_alive(pgid)

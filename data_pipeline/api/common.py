@@ -13,10 +13,10 @@ from pydantic import BaseModel, ValidationError
 
 from app_config import Config
 from core.errors import InvalidInput, NotFound, PipelineError
-from data_pipeline.launcher import Launcher
-from data_pipeline.monitor import safe_task_folder
-from data_pipeline.runtime import Runtime
+from data_pipeline.runs.launcher import Launcher
+from data_pipeline.tasks.folders import safe_task_folder
 from data_pipeline.tasks.models import Task, validate_task_id
+from data_pipeline.tasks.runtime import Runtime
 from data_pipeline.tasks.store import TaskStore
 
 API_PREFIX = "/api/v0/data_pipeline"

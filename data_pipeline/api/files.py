@@ -16,6 +16,7 @@ from core.errors import Forbidden, InvalidInput, NotFound, TooLarge
 from data_pipeline.api import serializers
 from data_pipeline.api.common import config, load_task, store, task_folder
 from data_pipeline.api.envelope import ok
+from data_pipeline.workflow.outputs import register_outputs
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("files", __name__)
@@ -27,10 +28,6 @@ def _register_now(task) -> None:
     """Register the folder's files when the executor has not (yet): an older or crashed run."""
     folder = task_folder(task)
     if folder is None or not folder.is_dir():
-        return
-    try:
-        from data_pipeline.outputs import register_outputs
-    except ImportError:
         return
     register_outputs(store(), task.id, folder)
 

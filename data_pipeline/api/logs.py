@@ -23,7 +23,7 @@ from core.task_logging import LOG_FILE_NAME
 from data_pipeline.api import schemas, serializers
 from data_pipeline.api.common import config, load_task, query_args, store, task_folder
 from data_pipeline.api.envelope import ok
-from data_pipeline.launcher import HOSTNAME, pid_alive
+from data_pipeline.runs.launcher import HOSTNAME, pid_alive
 from data_pipeline.tasks.models import FINISHED_STATUSES, TaskStatus
 
 logger = logging.getLogger(__name__)

@@ -26,14 +26,15 @@ from data_pipeline.api.common import (
     task_folder,
 )
 from data_pipeline.api.envelope import ok
-from data_pipeline.launcher import cancel_run
-from data_pipeline.table_list import (
+from data_pipeline.runs.launcher import cancel_run
+from data_pipeline.schema.table_list import (
     DEFAULT_TABLE_LIST_FILE,
     TableListError,
     format_table_list,
     parse_table_list,
 )
 from data_pipeline.tasks.models import TaskStatus
+from data_pipeline.training_load.vector_store import TrainingStore
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("manage", __name__)
@@ -154,8 +155,6 @@ def get_table_list(task_id: str):
 def _purge_training_data(task_id: str) -> tuple[dict[str, int], int]:
     """Remove the vectors the task loaded: ``({collection: n}, shared rows kept)`` (rows that
     another task loaded too stay, without this task in their metadata)."""
-    from data_pipeline.trainer.vector_store import TrainingStore
-
     with TrainingStore(config().vector_database_url or runtime().pipeline_dsn) as training:
         purged = training.purge_task(task_id)
     return purged["removed"], purged["kept_shared"]

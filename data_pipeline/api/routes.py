@@ -18,9 +18,9 @@ from flask import Blueprint, Flask
 from app_config import Config
 from data_pipeline.api import auth, files, logs, manage, metrics, openapi, sources, tasks
 from data_pipeline.api.common import API_PREFIX
-from data_pipeline.launcher import Launcher
-from data_pipeline.monitor import Monitor
-from data_pipeline.runtime import Runtime
+from data_pipeline.runs.launcher import Launcher
+from data_pipeline.runs.monitor import Monitor
+from data_pipeline.tasks.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from data_pipeline.params import WorkflowParams
 from data_pipeline.tasks.models import STEP_NAMES
+from data_pipeline.workflow.params import WorkflowParams
 
 StepName = Literal["ddl_generation", "qa_generation", "sql_validation", "training_load"]
 assert STEP_NAMES == StepName.__args__  # type: ignore[attr-defined]

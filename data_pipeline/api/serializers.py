@@ -13,9 +13,9 @@ from urllib.parse import quote
 from core.secrets import mask_secrets, mask_value
 from data_pipeline.api.common import API_PREFIX, relative_folder, task_links
 from data_pipeline.api.envelope import RawJSON
-from data_pipeline.params import WorkflowParams
-from data_pipeline.steps import STEP_TITLES
 from data_pipeline.tasks.models import STEP_NAMES, Task
+from data_pipeline.workflow.params import WorkflowParams
+from data_pipeline.workflow.registry import STEP_TITLES
 
 _PARAMETER_ORDER = list(WorkflowParams.model_fields)
 

@@ -25,11 +25,9 @@ from data_pipeline.api.common import (
     task_links,
 )
 from data_pipeline.api.envelope import ok
-from data_pipeline.launcher import cancel_run
-from data_pipeline.params import WorkflowParams
-from data_pipeline.runtime import database_name, resolve_source
-from data_pipeline.steps import step_module
-from data_pipeline.table_list import TableListError, load_table_list, parse_table_list
+from data_pipeline.runs.launcher import cancel_run
+from data_pipeline.schema.table_list import TableListError, load_table_list, parse_table_list
+from data_pipeline.sources.registry import database_name, resolve_source
 from data_pipeline.tasks.models import (
     STEP_NAMES,
     Task,
@@ -37,6 +35,9 @@ from data_pipeline.tasks.models import (
     step_number_of,
     validate_task_id,
 )
+from data_pipeline.workflow.params import WorkflowParams
+from data_pipeline.workflow.plan import RunPlan, params_for_run, plan_run
+from data_pipeline.workflow.registry import step_module
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("tasks", __name__)
@@ -59,11 +60,7 @@ def _idempotency_key() -> str | None:
 
 def _missing_inputs(step: str, folder) -> str | None:
     """What ``step`` lacks in ``folder`` (its own module knows), or None."""
-    try:
-        module = step_module(step)
-    except ImportError:  # a step not installed cannot tell; the executor will
-        return None
-    return module.missing_inputs(folder)
+    return step_module(step).missing_inputs(folder)
 
 
 def _check_table_list(params: WorkflowParams, *, start: bool) -> list[str] | None:
@@ -89,7 +86,7 @@ def _check_table_list(params: WorkflowParams, *, start: bool) -> list[str] | Non
             ) from None  # fmt: skip
         if not names:
             raise field_error("parameters.table_list", "empty")
-    if start and "ddl_generation" in params.planned_steps():
+    if start and plan_run(params).runs("ddl_generation"):
         if file_name is not None:
             raise field_error(
                 "parameters.table_list_file",
@@ -117,7 +114,8 @@ def create_task():
     source_dsn = resolve_source(cfg, runtime().pipeline_dsn, params.db_connection)
     db_name = params.db_name or database_name(source_dsn)
     names = _check_table_list(params, start=body.start)
-    steps = params.planned_steps()
+    plan = plan_run(params)
+    steps = plan.to_run
     if body.start and steps and steps[0] != "ddl_generation":
         missing = _missing_inputs(steps[0], cfg.data_root / "__no_such_task__")
         if missing:
@@ -146,7 +144,7 @@ def create_task():
         except Conflict:
             store().delete_task(task.id)  # a refused create leaves nothing behind
             raise
-        step = steps[0] if params.execution_mode == "single" else None
+        step = plan.first if params.execution_mode == "single" else None
         pid = launcher().spawn(
             task, folder_for_new_run(task), execution_mode=params.execution_mode, step_name=step
         )
@@ -213,15 +211,14 @@ def task_executions(task_id: str):
     return ok({"task_id": task.id, "executions": [serializers.execution(r) for r in rows]})
 
 
-def _run_steps(task: Task, body: schemas.ExecuteRequest) -> tuple[WorkflowParams, list[str]]:
+def _run_plan(task: Task, body: schemas.ExecuteRequest) -> tuple[WorkflowParams, RunPlan]:
+    """The parameters and plan of the run that ``body`` asks for (as the executor will see
+    them: the task's parameters with the run's mode applied)."""
     try:
-        params = WorkflowParams(**task.parameters)
+        params = params_for_run(task.parameters, body.execution_mode, body.step)
     except Exception:
         raise PipelineError(f"task {task.id} has unusable stored parameters") from None
-    if body.execution_mode == "single":
-        return params, [body.step]
-    complete = params.model_copy(update={"execution_mode": "complete", "single_step": None})
-    return params, complete.planned_steps()
+    return params, plan_run(params)
 
 
 @bp.post("/tasks/<task_id>/execute")
@@ -231,11 +228,11 @@ def execute_task(task_id: str):
     body = json_body(schemas.ExecuteRequest, allow_empty=True)
     if task.status == TaskStatus.RUNNING:
         raise Conflict(f"task {task.id} is already running", details={"task_id": task.id})
-    params, steps = _run_steps(task, body)
+    params, plan = _run_plan(task, body)
+    steps = plan.to_run
     if not steps:
         raise InvalidInput("nothing to run: the task's start/end/skip settings leave no step")
-    disabled = params.disabled_steps() if body.execution_mode == "complete" else set()
-    done = [s for s in steps if task.step_status.get(s) == "completed" and s not in disabled]
+    done = [s for s in steps if task.step_status.get(s) == "completed"]
     if done and not body.force:
         raise Conflict(
             f"step {step_number_of(done[0])} ({done[0]}) already completed; pass "
@@ -248,9 +245,10 @@ def execute_task(task_id: str):
         raise Conflict(missing, details={"step": steps[0]})
     if "ddl_generation" in steps:
         load_table_list(params, folder)  # 400 now rather than a failed run: none, or invalid
-    reset = list(STEP_NAMES[STEP_NAMES.index(steps[0]) :])
     cfg = config()
-    started = store().start_run(task.id, steps=reset, max_running=cfg.max_concurrent_tasks)
+    started = store().start_run(
+        task.id, steps=plan.reset_steps(), max_running=cfg.max_concurrent_tasks
+    )
     pid = launcher().spawn(
         started,
         folder,

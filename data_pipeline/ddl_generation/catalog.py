@@ -7,11 +7,9 @@ Pure functions over the rows of the four catalog queries, so they are easy to re
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
-from core.sql_queries import SQL_DIR, parse_named_queries
-from data_pipeline.schema_model import ColumnMeta, ForeignKey, TableMeta
+from data_pipeline.schema.model import ColumnMeta, ForeignKey, TableMeta
 
 KINDS = {
     "r": "table",
@@ -22,13 +20,6 @@ KINDS = {
 }
 # Relations TABLESAMPLE works on (not views, not foreign tables).
 SAMPLEABLE_KINDS = {"table", "partitioned table", "materialized view"}
-
-
-@functools.cache
-def catalog_query(name: str) -> str:
-    """A named catalog query of ``sql/catalog/metadata.sql``."""
-    path = SQL_DIR / "catalog" / "metadata.sql"
-    return parse_named_queries(path.read_text(encoding="utf-8"))[name]
 
 
 @dataclass

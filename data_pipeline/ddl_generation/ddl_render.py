@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 
 from data_pipeline.ddl_generation.catalog import TableExtras
-from data_pipeline.schema_model import ColumnMeta, TableMeta
-from data_pipeline.table_list import split_qualified
+from data_pipeline.schema.model import ColumnMeta, TableMeta
+from data_pipeline.schema.table_list import split_qualified
 
 # Reserved (R) and type/function-name (T) keywords of PostgreSQL: identifiers spelled like
 # these must be quoted (from pg_get_keywords()).

@@ -8,7 +8,7 @@ one bullet per column (type, keys, nullability, default, comment, enum values or
 from __future__ import annotations
 
 from data_pipeline.ddl_generation.catalog import TableExtras
-from data_pipeline.schema_model import ColumnMeta, SchemaMetadata, TableMeta
+from data_pipeline.schema.model import ColumnMeta, SchemaMetadata, TableMeta
 
 MAX_SAMPLES_SHOWN = 5
 MAX_VALUE_CHARS = 60

@@ -28,22 +28,22 @@ import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
 
-from core.errors import Cancelled, SourceUnavailable
+from core.errors import Cancelled, SourceUnavailable, error_summary
+from core.sql_queries import query
 from data_pipeline.ddl_generation.catalog import (
     RelationInfo,
     TableExtras,
     build_table,
-    catalog_query,
     resolve,
 )
 from data_pipeline.ddl_generation.table_data import (
     CountingTupleCursor,
     DataSettings,
     TableDataReader,
-    first_line,
 )
-from data_pipeline.schema_model import SchemaMetadata, TableMeta
-from data_pipeline.table_list import split_qualified
+from data_pipeline.schema.model import SchemaMetadata, TableMeta
+from data_pipeline.schema.table_list import split_qualified
+from data_pipeline.sources.connection import connect_readonly
 
 logger = logging.getLogger(__name__)
 
@@ -101,32 +101,22 @@ class MetadataReader:
     # Connection -------------------------------------------------------------------------
     def connect(self) -> psycopg2.extensions.connection:
         """A read-only session on the business database with the timeouts set."""
-        try:
-            conn = psycopg2.connect(
-                self.dsn,
-                connection_factory=_CountingConnection,
-                cursor_factory=_CountingCursor,
-                connect_timeout=10,
-                application_name="data_pipeline ddl_generation",
-            )
-        except psycopg2.Error as exc:
-            raise SourceUnavailable(
-                f"cannot connect to the business database: {first_line(exc)}"
-            ) from None
-        # Every transaction of this session is read-only; REPEATABLE READ gives the catalog
-        # queries one consistent snapshot.
-        conn.set_session(
-            isolation_level=psycopg2.extensions.ISOLATION_LEVEL_REPEATABLE_READ, readonly=True
+        return connect_readonly(
+            self.dsn,
+            purpose="ddl_generation",
+            connection_factory=_CountingConnection,
+            cursor_factory=_CountingCursor,
+            # REPEATABLE READ gives the catalog queries one consistent snapshot.
+            isolation_level=psycopg2.extensions.ISOLATION_LEVEL_REPEATABLE_READ,
+            settings={
+                "statement_timeout": self.statement_timeout_ms,
+                # Waiting behind someone's ALTER TABLE must not hang the step.
+                "lock_timeout": min(self.statement_timeout_ms, 10_000),
+                # format_type() and pg_get_expr() then qualify every non-public name, which is
+                # what the DDL needs to run in another database.
+                "search_path": "public",
+            },
         )
-        with conn.cursor() as cur:
-            cur.execute("SET statement_timeout = %s", (self.statement_timeout_ms,))
-            # Waiting behind someone's ALTER TABLE must not hang the step.
-            cur.execute("SET lock_timeout = %s", (min(self.statement_timeout_ms, 10_000),))
-            # format_type() and pg_get_expr() then qualify every non-public name, which is
-            # what the DDL needs to run in another database.
-            cur.execute("SET search_path = public")
-        conn.commit()
-        return conn
 
     # Reading ----------------------------------------------------------------------------
     def read(self, tables: list[str]) -> tuple[SchemaMetadata, dict[str, str]]:
@@ -137,7 +127,9 @@ class MetadataReader:
             meta, errors, infos, stats = self._read_catalog(conns[0], tables)
             self._read_all_data(conns, meta.tables, infos, stats)
         except psycopg2.Error as exc:
-            raise SourceUnavailable(f"business database query failed: {first_line(exc)}") from None
+            raise SourceUnavailable(
+                f"business database query failed: {error_summary(exc)}"
+            ) from None
         finally:
             self.statements = sum(c.statements for c in conns)
             for conn in conns:
@@ -201,7 +193,7 @@ class MetadataReader:
 
     def _catalog(self, cur, name: str, params: dict | None = None) -> list[dict]:
         self.catalog_queries += 1
-        cur.execute(catalog_query(name), params or {})
+        cur.execute(query(name), params or {})
         # Tuples zipped into dicts: several times faster than RealDictCursor on 10k+ rows.
         names = [d.name for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

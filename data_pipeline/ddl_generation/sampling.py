@@ -16,7 +16,7 @@ from typing import Any
 
 from psycopg2 import sql
 
-from data_pipeline.schema_model import ColumnMeta, TableMeta
+from data_pipeline.schema.model import ColumnMeta, TableMeta
 
 ENUM_SCAN_ROWS = 10_000  # rows looked at to confirm an enum-like column
 MAX_ENUM_CANDIDATES = 60  # per table, so a very wide table stays one cheap query

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from core.errors import Cancelled, PipelineError, StepFailed
-from data_pipeline.context import StepContext
 from data_pipeline.ddl_generation.detail_render import incoming_foreign_keys
 from data_pipeline.ddl_generation.metadata_reader import MetadataReader
 from data_pipeline.ddl_generation.writers import (
@@ -24,7 +23,8 @@ from data_pipeline.ddl_generation.writers import (
     write_table_files,
 )
 from data_pipeline.llm.base import TableComments
-from data_pipeline.schema_model import SCHEMA_METADATA_FILE, TableMeta
+from data_pipeline.schema.model import SCHEMA_METADATA_FILE, TableMeta
+from data_pipeline.workflow.context import StepContext
 
 logger = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import psycopg2
 import psycopg2.extensions
 
-from core.secrets import mask_secrets
+from core.errors import error_summary
 from data_pipeline.ddl_generation import sampling
 from data_pipeline.ddl_generation.catalog import SAMPLEABLE_KINDS, RelationInfo
 from data_pipeline.ddl_generation.table_query import table_query
-from data_pipeline.schema_model import TableMeta
+from data_pipeline.schema.model import TableMeta
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,6 @@ class CountingTupleCursor(psycopg2.extensions.cursor):
     def execute(self, query, vars=None):
         self.connection.statements += 1
         return super().execute(query, vars)
-
-
-def first_line(exc: BaseException) -> str:
-    """A driver error as one line, passwords masked."""
-    text = str(exc).strip()
-    return mask_secrets(text.splitlines()[0] if text else type(exc).__name__)
 
 
 class TableDataReader:
@@ -67,7 +61,7 @@ class TableDataReader:
             if self.conn.closed:
                 raise  # the server went away: the reader reports the source as unavailable
             self.conn.rollback()
-            self.warn(table.qualified_name, f"{what} skipped: {first_line(exc)}")
+            self.warn(table.qualified_name, f"{what} skipped: {error_summary(exc)}")
         return None
 
     def read(

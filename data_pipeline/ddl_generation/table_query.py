@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from psycopg2 import sql
 
 from data_pipeline.ddl_generation.sampling import ENUM_SCAN_ROWS, SAMPLE_SEED, select_expr
-from data_pipeline.schema_model import ColumnMeta, TableMeta
+from data_pipeline.schema.model import ColumnMeta, TableMeta
 
 
 def relation(table: TableMeta) -> sql.Composable:

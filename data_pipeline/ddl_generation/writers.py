@@ -9,47 +9,15 @@ case-insensitive file systems. A public table named ``metadata`` is written as
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from data_pipeline.ddl_generation.catalog import TableExtras
 from data_pipeline.ddl_generation.ddl_render import render_ddl
 from data_pipeline.ddl_generation.detail_render import incoming_foreign_keys, render_detail
-from data_pipeline.schema_model import SCHEMA_METADATA_FILE, SchemaMetadata, TableMeta
+from data_pipeline.schema.files import DDL_SUFFIX, DETAIL_SUFFIX, file_stems, safe_stem
+from data_pipeline.schema.model import SCHEMA_METADATA_FILE, SchemaMetadata, TableMeta
 
-DDL_SUFFIX = ".ddl"
-DETAIL_SUFFIX = "_detail.md"
-RESERVED_STEMS = {"metadata"}  # metadata_detail.md is written by step 2
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
-MAX_STEM_BYTES = 200
-
-
-def safe_stem(table: TableMeta) -> str:
-    """The file stem of ``table``, safe on any file system."""
-    stem = table.file_stem
-    if table.schema == "public" and stem.lower() in RESERVED_STEMS:
-        stem = f"public__{stem}"
-    stem = _UNSAFE.sub("_", stem).strip()
-    if stem.startswith("."):
-        stem = "_" + stem[1:]
-    while len(stem.encode("utf-8")) > MAX_STEM_BYTES:
-        stem = stem[:-1]
-    return stem or "_"
-
-
-def file_stems(tables: list[TableMeta]) -> dict[str, str]:
-    """``qualified_name`` → a stem unique among ``tables`` (ignoring case)."""
-    stems: dict[str, str] = {}
-    taken: set[str] = set()
-    for table in tables:
-        base = stem = safe_stem(table)
-        n = 2
-        while stem.lower() in taken:
-            stem = f"{base}_{n}"
-            n += 1
-        taken.add(stem.lower())
-        stems[table.qualified_name] = stem
-    return stems
+__all__ = ["DDL_SUFFIX", "DETAIL_SUFFIX", "file_stems", "safe_stem", "write_table_files"]
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -3,7 +3,8 @@
 Two implementations: :class:`data_pipeline.llm.openai_compatible.OpenAICompatibleLLM`
 (any OpenAI-compatible chat endpoint, via the official ``openai`` client) and
 :class:`data_pipeline.llm.builtin.BuiltinLLM` (offline, deterministic, rule-based: it writes
-from the real schema, not from a model). ``get_llm(config)`` picks one from the settings.
+from the real schema, not from a model). :func:`data_pipeline.llm.factory.get_llm` picks one
+from the settings.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from data_pipeline.schema_model import SchemaMetadata, TableMeta
+from data_pipeline.schema.model import SchemaMetadata, TableMeta
 
 
 @dataclass
@@ -72,14 +73,3 @@ class LLMProvider(ABC):
     def describe(self) -> dict:
         """Name and settings safe to show (no key)."""
         return {"provider": self.name, "rule_based": self.is_rule_based}
-
-
-def get_llm(config) -> LLMProvider:
-    """The configured provider: OpenAI-compatible when ``LLM_BASE_URL`` is set, else built-in."""
-    if config.llm_base_url:
-        from data_pipeline.llm.openai_compatible import OpenAICompatibleLLM
-
-        return OpenAICompatibleLLM.from_config(config)
-    from data_pipeline.llm.builtin import BuiltinLLM
-
-    return BuiltinLLM()

@@ -25,7 +25,7 @@ import logging
 from data_pipeline.llm.base import LLMProvider, QuestionSQL, TableComments, Theme
 from data_pipeline.llm.rules import comments, pairs, repair, themes
 from data_pipeline.llm.rules.words import language_of
-from data_pipeline.schema_model import SchemaMetadata, TableMeta
+from data_pipeline.schema.model import SchemaMetadata, TableMeta
 
 logger = logging.getLogger(__name__)
 

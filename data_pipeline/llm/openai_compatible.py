@@ -25,7 +25,7 @@ from core.secrets import mask_secrets
 from data_pipeline.llm import prompts
 from data_pipeline.llm.base import LLMProvider, QuestionSQL, TableComments, Theme
 from data_pipeline.llm.json_extract import JSONExtractError, extract_json
-from data_pipeline.schema_model import SchemaMetadata, TableMeta
+from data_pipeline.schema.model import SchemaMetadata, TableMeta
 
 logger = logging.getLogger(__name__)
 

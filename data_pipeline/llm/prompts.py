@@ -7,7 +7,7 @@ import json
 
 from data_pipeline.llm.base import Theme
 from data_pipeline.llm.rules.words import language_of
-from data_pipeline.schema_model import SchemaMetadata, TableMeta
+from data_pipeline.schema.model import SchemaMetadata, TableMeta
 
 SAMPLES_SHOWN = 5
 SCHEMA_CHARS = 12_000  # compact column lists sent with pair requests

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from data_pipeline.schema_model import SCHEMA_METADATA_FILE, SchemaMetadata
+from data_pipeline.schema.files import DETAIL_SUFFIX, file_stems
+from data_pipeline.schema.model import SCHEMA_METADATA_FILE, SchemaMetadata
 
-DETAIL_SUFFIX = "_detail.md"
 THEMES_BUDGET = 24_000  # characters of documentation sent with the theme request
 THEME_BUDGET = 16_000  # characters sent with each theme's pair request
 MIN_PER_TABLE = 600
@@ -39,8 +39,6 @@ def load_schema(task_dir: Path) -> SchemaMetadata:
 def load_details(task_dir: Path, schema: SchemaMetadata) -> dict[str, str]:
     """``schema.table`` → its ``_detail.md`` text (tables whose document exists)."""
     # Step 1 names files by its own unique stems (``schema__table``, suffixes on clashes).
-    from data_pipeline.ddl_generation.writers import file_stems
-
     stems = file_stems(schema.tables)
     docs: dict[str, str] = {}
     for table in schema.tables:

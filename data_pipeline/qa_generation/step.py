@@ -2,7 +2,7 @@
 
 Inputs: ``schema_metadata.json`` and the ``*_detail.md`` files of step 1, and the business
 context. Every SQL kept is one read-only SELECT/WITH that parses as PostgreSQL and names only
-existing tables and columns (:mod:`data_pipeline.sql_checks`); exact and template duplicates
+existing tables and columns (:mod:`data_pipeline.schema.sql_checks`); exact and template duplicates
 are removed (:mod:`.dedupe`). Themes are saved as they finish (:mod:`.progress`).
 
 Outputs: ``qs_<db>_<YYYYMMDD_HHMMSS>_pair.json``, ``metadata.txt``, ``metadata_detail.md``.
@@ -16,14 +16,20 @@ from datetime import datetime
 from pathlib import Path
 
 from core.errors import ProviderError, StepFailed
-from data_pipeline.context import StepContext
+from data_pipeline.llm import get_llm
 from data_pipeline.llm.base import LLMProvider, QuestionSQL, Theme
 from data_pipeline.llm.rules.words import language_of
 from data_pipeline.qa_generation import inputs, writers
-from data_pipeline.qa_generation.dedupe import Deduplicator
 from data_pipeline.qa_generation.progress import PROGRESS_FILE, Progress
-from data_pipeline.schema_model import SchemaMetadata
-from data_pipeline.sql_checks import SQLCheckError, check_names, normalise_sql, parse_single_select
+from data_pipeline.schema.dedupe import Deduplicator
+from data_pipeline.schema.model import SchemaMetadata
+from data_pipeline.schema.sql_checks import (
+    SQLCheckError,
+    check_names,
+    normalise_sql,
+    parse_single_select,
+)
+from data_pipeline.workflow.context import StepContext
 
 logger = logging.getLogger(__name__)
 
@@ -167,11 +173,7 @@ def run(ctx: StepContext) -> dict:
     if not schema.tables:
         raise StepFailed("schema_metadata.json lists no table: run step 1 with a table list")
     docs = inputs.load_details(ctx.task_dir, schema)
-    llm: LLMProvider = ctx.llm
-    if llm is None:
-        from data_pipeline.llm import get_llm
-
-        llm = get_llm(ctx.config)
+    llm: LLMProvider = ctx.llm or get_llm(ctx.config)
     business_context = ctx.params.business_context
     theme_count = int(ctx.setting("theme_count"))
     per_theme = int(ctx.setting("questions_per_theme"))

@@ -297,44 +297,60 @@ class TaskStore:
         error_step: str | None = None,
         pid: int | None = None,
     ) -> Task | None:
-        """End a run with its outcome; None when it had already ended (cancel, monitor)."""
-        row = self.db.fetch_one(
-            "finish_run",
-            {
-                "id": task_id,
-                "status": TaskStatus(status).value,
-                "result": _json(result),
-                "error_message": mask_secrets(error_message) if error_message else None,
-                "error_step": error_step,
-                "pid": pid,
-            },
-        )
-        if row and status != TaskStatus.COMPLETED:
-            self.close_running_executions(
-                task_id,
-                ExecutionStatus.FAILED
-                if status == TaskStatus.FAILED
-                else ExecutionStatus.CANCELLED,
-                error_message,
-            )
-        return Task.from_row(row) if row else None
+        """End a run with its outcome; None when it had already ended (cancel, monitor).
+
+        A run that did not complete also closes its open executions, in the same transaction.
+        """
+        status = TaskStatus(status)
+        params = {
+            "id": task_id,
+            "status": status.value,
+            "result": _json(result),
+            "error_message": mask_secrets(error_message) if error_message else None,
+            "error_step": error_step,
+            "pid": pid,
+        }
+        closing = None
+        if status == TaskStatus.FAILED:
+            closing = ExecutionStatus.FAILED
+        elif status == TaskStatus.CANCELLED:
+            closing = ExecutionStatus.CANCELLED
+        return self._end_run("finish_run", params, closing, error_message)
 
     def fail_running_task(self, task_id: str, message: str) -> Task | None:
         """Fail a run that is still running (monitor, launch failure); guarded."""
-        row = self.db.fetch_one(
-            "fail_running_task", {"id": task_id, "error_message": mask_secrets(message)}
-        )
-        if row:
-            self.close_running_executions(task_id, ExecutionStatus.FAILED, message)
-        return Task.from_row(row) if row else None
+        params = {"id": task_id, "error_message": mask_secrets(message)}
+        return self._end_run("fail_running_task", params, ExecutionStatus.FAILED, message)
 
     def cancel_task(self, task_id: str, message: str | None = None) -> Task | None:
         """Mark a pending or running task cancelled; None when it was not active."""
-        row = self.db.fetch_one("cancel_task", {"id": task_id, "error_message": message})
-        if row:
-            self.close_running_executions(
-                task_id, ExecutionStatus.CANCELLED, message or "cancelled"
-            )
+        params = {"id": task_id, "error_message": message}
+        return self._end_run(
+            "cancel_task", params, ExecutionStatus.CANCELLED, message or "cancelled"
+        )
+
+    def _end_run(
+        self,
+        statement: str,
+        params: dict,
+        closing: ExecutionStatus | None,
+        message: str | None,
+    ) -> Task | None:
+        """One status change that ends a run, and the closing of its open executions, in one
+        transaction: an outage between the two can never leave executions ``running`` under
+        a finished task."""
+        with self.db.transaction() as cur:
+            cur.execute(query(statement), params)
+            row = cur.fetchone()
+            if row and closing is not None:
+                cur.execute(
+                    query("close_running_executions"),
+                    {
+                        "task_id": params["id"],
+                        "status": closing.value,
+                        "error_message": mask_secrets(message) if message else None,
+                    },
+                )
         return Task.from_row(row) if row else None
 
     def active_tasks(self) -> list[Task]:
@@ -420,19 +436,6 @@ class TaskStore:
             },
         )
         return dict(row) if row else None
-
-    def close_running_executions(
-        self, task_id: str, status: ExecutionStatus, message: str | None
-    ) -> list[str]:
-        rows = self.db.fetch_all(
-            "close_running_executions",
-            {
-                "task_id": task_id,
-                "status": ExecutionStatus(status).value,
-                "error_message": mask_secrets(message) if message else None,
-            },
-        )
-        return [r["execution_id"] for r in rows]
 
     def list_executions(self, task_id: str) -> list[dict]:
         return [dict(r) for r in self.db.fetch_all("list_executions", {"task_id": task_id})]

@@ -19,8 +19,8 @@ import psycopg2
 import psycopg2.extras
 import pytest
 
-from data_pipeline.outputs import sha256_of
 from data_pipeline.tasks.models import STEP_NAMES
+from data_pipeline.workflow.outputs import sha256_of
 from tests.conftest import new_database
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from data_pipeline.launcher import HOSTNAME, group_alive
-from data_pipeline.monitor import Monitor
+from core.processes import group_alive
+from data_pipeline.runs.launcher import HOSTNAME
+from data_pipeline.runs.monitor import Monitor
 from data_pipeline.tasks.models import TaskStatus
 from data_pipeline.tasks.store import TaskStore
 

@@ -12,9 +12,9 @@ import pytest
 
 from core.db import Database
 from data_pipeline.api import schemas
-from data_pipeline.outputs import register_outputs
-from data_pipeline.runtime import Runtime
+from data_pipeline.tasks.runtime import Runtime
 from data_pipeline.tasks.store import TaskStore
+from data_pipeline.workflow.outputs import register_outputs
 from tests.api_support import API, make_app
 
 SECRET = "S3cretPw"

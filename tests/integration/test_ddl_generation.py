@@ -17,15 +17,15 @@ import pytest
 
 from app_config import Config
 from core.errors import Cancelled, SourceUnavailable, StepFailed
-from data_pipeline.context import StepContext
+from core.sql_queries import query as catalog_query
 from data_pipeline.ddl_generation import step
-from data_pipeline.ddl_generation.catalog import catalog_query
 from data_pipeline.ddl_generation.metadata_reader import MetadataReader, read_schema_metadata
-from data_pipeline.llm.base import get_llm
+from data_pipeline.llm import get_llm
 from data_pipeline.llm.builtin import BuiltinLLM
-from data_pipeline.params import WorkflowParams
-from data_pipeline.schema_model import SchemaMetadata
-from data_pipeline.table_list import parse_table_list, split_qualified
+from data_pipeline.schema.model import SchemaMetadata
+from data_pipeline.schema.table_list import parse_table_list, split_qualified
+from data_pipeline.workflow.context import StepContext
+from data_pipeline.workflow.params import WorkflowParams
 from tests.conftest import new_database
 from tests.fakes.openai_server import error, fake_openai_fixture  # noqa: F401
 

@@ -15,7 +15,7 @@ from core.errors import ProviderError
 from data_pipeline.llm import get_llm
 from data_pipeline.llm.base import Theme
 from data_pipeline.llm.openai_compatible import OpenAICompatibleLLM
-from data_pipeline.schema_model import ColumnMeta, SchemaMetadata, TableMeta
+from data_pipeline.schema.model import ColumnMeta, SchemaMetadata, TableMeta
 from tests.fakes.openai_server import error, fake_openai_fixture, reply, slow  # noqa: F401
 
 KEY = "sk-test-SECRET-0123456789"

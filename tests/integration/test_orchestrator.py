@@ -19,13 +19,14 @@ import psycopg2
 import pytest
 
 from core.task_logging import LOG_FILE_NAME
-from data_pipeline.outputs import file_type_of, register_outputs, sha256_of
-from data_pipeline.params import WorkflowParams
-from data_pipeline.runtime import Runtime
+from data_pipeline.runs.executor import run_task
 from data_pipeline.schema_workflow import SchemaWorkflowOrchestrator
-from data_pipeline.task_executor import run_task
 from data_pipeline.tasks.models import TaskStatus
-from data_pipeline.workflow_report import ProgressTracker
+from data_pipeline.tasks.runtime import Runtime
+from data_pipeline.workflow.outputs import file_type_of, register_outputs, sha256_of
+from data_pipeline.workflow.params import WorkflowParams
+from data_pipeline.workflow.report import ProgressTracker
+from data_pipeline.workflow.tracking import DatabaseTracker
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PAIR_FILE = "qs_demo_business_20250101_120000_pair.json"
@@ -155,7 +156,7 @@ def test_progress_never_goes_back_and_writes_are_throttled(store, config):
     store.claim_run(task.id, pid=1)
     shown = []
     tracker = ProgressTracker(
-        4, store, task.id, lambda pct, step, note: shown.append(pct), interval=0.25
+        4, DatabaseTracker(store, task.id), lambda pct, step, note: shown.append(pct), interval=0.25
     )
     started = time.monotonic()
     for i in range(400):  # a step reporting far more often than the database should be written
@@ -177,7 +178,7 @@ def test_disabled_and_skipped_steps_are_recorded_as_skipped(store, config, tmp_p
     store.start_run(task.id, steps=["ddl_generation", "qa_generation", "sql_validation",
                                     "training_load"])  # fmt: skip
     report = SchemaWorkflowOrchestrator(
-        config, params, Path(task.output_directory), store=store, task_id=task.id
+        config, params, Path(task.output_directory), tracker=DatabaseTracker(store, task.id)
     ).run()
     assert report["status"] == "completed"  # every step completed or skipped
     done = store.get_task(task.id)
@@ -195,7 +196,7 @@ def test_disabled_and_skipped_steps_are_recorded_as_skipped(store, config, tmp_p
     task, _ = store.create_task(parameters=params.model_dump(), data_root=config.data_root)
     store.start_run(task.id, steps=["sql_validation", "training_load"])
     report = SchemaWorkflowOrchestrator(
-        config, params, Path(task.output_directory), store=store, task_id=task.id
+        config, params, Path(task.output_directory), tracker=DatabaseTracker(store, task.id)
     ).run()
     assert report["status"] == "partial_completed"
     assert store.get_task(task.id).step_status == {

@@ -20,9 +20,9 @@ from core.db import Database
 from core.embedded_pg import start_embedded, stop_embedded
 from core.migrations import apply_migrations, ensure_vector_extension
 from core.task_logging import LOG_FILE_NAME
-from data_pipeline.runtime import Runtime
-from data_pipeline.task_executor import run_task
+from data_pipeline.runs.executor import run_task
 from data_pipeline.tasks.models import STEP_NAMES, Task, TaskStatus
+from data_pipeline.tasks.runtime import Runtime
 from data_pipeline.tasks.store import TaskStore
 
 OUTAGE_SECONDS = 3.0  # at least; longer when step 2 is still running

@@ -16,17 +16,17 @@ from sqlglot import exp
 
 from app_config import Config
 from core.errors import ProviderError, StepFailed
-from data_pipeline.context import StepContext
 from data_pipeline.ddl_generation import step as step1
 from data_pipeline.llm import get_llm
 from data_pipeline.llm.builtin import BuiltinLLM
 from data_pipeline.llm.rules.words import has_cjk
-from data_pipeline.params import WorkflowParams
 from data_pipeline.qa_generation import step as step2
-from data_pipeline.qa_generation.dedupe import template_key
 from data_pipeline.qa_generation.progress import PROGRESS_FILE
-from data_pipeline.schema_model import SchemaMetadata
-from data_pipeline.sql_checks import parse_single_select, referenced_tables
+from data_pipeline.schema.dedupe import template_key
+from data_pipeline.schema.model import SchemaMetadata
+from data_pipeline.schema.sql_checks import parse_single_select, referenced_tables
+from data_pipeline.workflow.context import StepContext
+from data_pipeline.workflow.params import WorkflowParams
 from tests.conftest import new_database
 from tests.fakes.openai_server import error, fake_openai_fixture  # noqa: F401
 

@@ -10,8 +10,8 @@ import psycopg2
 import pytest
 
 from core.errors import Cancelled, SourceUnavailable
-from data_pipeline.validators.sql_validator import SQLValidator
-from data_pipeline.validators.statement_guard import inspect_statement
+from data_pipeline.sql_validation.sql_validator import SQLValidator
+from data_pipeline.sql_validation.statement_guard import inspect_statement
 from tests.conftest import new_database
 
 SHOP = """

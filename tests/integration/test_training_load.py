@@ -17,22 +17,22 @@ import psycopg2
 import pytest
 
 from core.errors import Cancelled, ProviderError, StepFailed
-from data_pipeline.context import StepContext
-from data_pipeline.params import WorkflowParams
-from data_pipeline.trainer import step as training_step
-from data_pipeline.trainer.documents import (
+from data_pipeline.training_load import step as training_step
+from data_pipeline.training_load.documents import (
     chunk_markdown,
     collect_documents,
     document_id,
     question_sql_document,
 )
-from data_pipeline.trainer.embedders import (
+from data_pipeline.training_load.embedders import (
     HashingEmbedder,
     OpenAICompatibleEmbedder,
     get_embedder,
 )
-from data_pipeline.trainer.loader import load_documents
-from data_pipeline.trainer.vector_store import TrainingStore, ensure_store
+from data_pipeline.training_load.loader import load_documents
+from data_pipeline.training_load.vector_store import TrainingStore, ensure_store
+from data_pipeline.workflow.context import StepContext
+from data_pipeline.workflow.params import WorkflowParams
 from tests.conftest import new_database
 from tests.fakes.openai_server import error, fake_openai_fixture, fake_vector  # noqa: F401
 
@@ -180,7 +180,7 @@ def test_hashing_embedder_is_deterministic_normalised_and_batch_independent():
     assert len(HashingEmbedder(16).embed(["abc"])[0]) == 16
     # The same vector in another process (where Python's own hash() is salted differently).
     code = (
-        "import json,sys; from data_pipeline.trainer.embedders import HashingEmbedder; "
+        "import json,sys; from data_pipeline.training_load.embedders import HashingEmbedder; "
         "print(json.dumps(HashingEmbedder(384).embed([sys.argv[1]])[0]))"
     )
     out = subprocess.run(
@@ -452,7 +452,7 @@ def test_search_finds_the_nearest_document_and_the_cli_prints_it(tmp_path, confi
     cmd = [
         sys.executable,
         "-m",
-        "data_pipeline.trainer.search",
+        "data_pipeline.training_load.search",
         "哪些服务区是开放状态",
         "--collection",
         "sql",

@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 
 from core.errors import ProviderError, SourceUnavailable, StepFailed
-from data_pipeline.context import StepContext
 from data_pipeline.llm.builtin import BuiltinLLM
 from data_pipeline.llm.openai_compatible import OpenAICompatibleLLM
-from data_pipeline.params import WorkflowParams
-from data_pipeline.schema_model import ColumnMeta, SchemaMetadata, TableMeta
-from data_pipeline.validators import step
-from data_pipeline.validators.ddl_source import DDLSource
-from data_pipeline.validators.file_modifier import Decision, modify_pair_file
-from data_pipeline.validators.repair import SQLRepairer
-from data_pipeline.validators.sql_validator import SQLValidator
+from data_pipeline.schema.model import ColumnMeta, SchemaMetadata, TableMeta
+from data_pipeline.sql_validation import step
+from data_pipeline.sql_validation.ddl_source import DDLSource
+from data_pipeline.sql_validation.file_modifier import Decision, modify_pair_file
+from data_pipeline.sql_validation.repair import SQLRepairer
+from data_pipeline.sql_validation.sql_validator import SQLValidator
+from data_pipeline.workflow.context import StepContext
+from data_pipeline.workflow.params import WorkflowParams
 from tests.fakes.openai_server import error, fake_openai_fixture  # noqa: F401
 from tests.integration.test_sql_validator import shop_dsn  # noqa: F401
 
@@ -268,7 +268,7 @@ def test_step_inputs_and_failures(tmp_path, config, demo_dsn):
 def _cli(*args, cwd=ROOT):
     env = {**os.environ, "LC_ALL": "C.UTF-8", "LLM_BASE_URL": ""}
     return subprocess.run(
-        [sys.executable, "-m", "data_pipeline.validators", *args],
+        [sys.executable, "-m", "data_pipeline.sql_validation", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 

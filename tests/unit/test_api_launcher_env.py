@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app_config import DEMO_SOURCE_URL, Config
-from data_pipeline.launcher import child_environment, config_env, executor_command
+from data_pipeline.runs.launcher import child_environment, executor_command
 
 
 def _config(tmp_path) -> Config:
@@ -30,13 +30,13 @@ def _config(tmp_path) -> Config:
 
 def test_child_rebuilds_the_same_config(tmp_path):
     cfg = _config(tmp_path)
-    assert Config.from_env(config_env(cfg), dotenv=False) == cfg
+    assert Config.from_env(cfg.to_env(), dotenv=False) == cfg
     default = Config(data_root=(tmp_path / "d").resolve())
-    assert Config.from_env(config_env(default), dotenv=False) == default
+    assert Config.from_env(default.to_env(), dotenv=False) == default
 
 
 def test_outage_tolerance_reaches_the_executor(tmp_path):
-    env = config_env(_config(tmp_path))
+    env = _config(tmp_path).to_env()
     assert env["PIPELINE_OUTAGE_TOLERANCE_SECONDS"] == "2.5"
     assert Config.from_env(env, dotenv=False).pipeline_outage_tolerance_seconds == 2.5
 

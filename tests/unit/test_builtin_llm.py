@@ -11,9 +11,9 @@ from data_pipeline.llm.json_extract import JSONExtractError, extract_json
 from data_pipeline.llm.rules.repair import parse_ddl
 from data_pipeline.llm.rules.sqlgen import literal, quote_ident
 from data_pipeline.llm.rules.words import has_cjk, phrase, split_identifier
-from data_pipeline.qa_generation.dedupe import Deduplicator, question_key, template_key
-from data_pipeline.schema_model import ColumnMeta, ForeignKey, SchemaMetadata, TableMeta
-from data_pipeline.sql_checks import check_names, parse_single_select, referenced_tables
+from data_pipeline.schema.dedupe import Deduplicator, question_key, template_key
+from data_pipeline.schema.model import ColumnMeta, ForeignKey, SchemaMetadata, TableMeta
+from data_pipeline.schema.sql_checks import check_names, parse_single_select, referenced_tables
 
 ZH = "电商平台订单与客户数据"
 EN = "Online shop orders and customers"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from data_pipeline.llm.base import Theme
 from data_pipeline.llm.builtin import BuiltinLLM
 from data_pipeline.llm.rules.questions import merge, plural, strip_prefix
-from data_pipeline.qa_generation.dedupe import question_key
-from data_pipeline.schema_model import ColumnMeta, ForeignKey, SchemaMetadata, TableMeta
+from data_pipeline.schema.dedupe import question_key
+from data_pipeline.schema.model import ColumnMeta, ForeignKey, SchemaMetadata, TableMeta
 
 
 def col(name, data_type, category, comment=None, **kw) -> ColumnMeta:

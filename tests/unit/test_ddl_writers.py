@@ -20,7 +20,7 @@ from data_pipeline.ddl_generation.sampling import MAX_TEXT_CHARS, enum_candidate
 from data_pipeline.ddl_generation.step import apply_comments
 from data_pipeline.ddl_generation.writers import file_stems, safe_stem
 from data_pipeline.llm.base import TableComments
-from data_pipeline.schema_model import ColumnMeta, ForeignKey, TableMeta
+from data_pipeline.schema.model import ColumnMeta, ForeignKey, TableMeta
 
 
 def test_json_safe_values():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from data_pipeline.validators.statement_guard import inspect_statement
+from data_pipeline.sql_validation.statement_guard import inspect_statement
 
 SINGLE = [
     "SELECT 1",
@@ -129,7 +129,7 @@ def test_fast_path_agrees_with_the_token_loop():
     """The C-level fast path and the full token loop give the same answer on random SQL."""
     import random
 
-    from data_pipeline.validators.statement_guard import _inspect_fast, _inspect_tokens
+    from data_pipeline.sql_validation.statement_guard import _inspect_fast, _inspect_tokens
 
     rng = random.Random(20240601)
     samples = (

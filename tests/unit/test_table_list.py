@@ -7,8 +7,7 @@ import os
 import pytest
 
 from core.errors import InvalidInput
-from data_pipeline.params import WorkflowParams
-from data_pipeline.table_list import (
+from data_pipeline.schema.table_list import (
     MAX_TABLES,
     TableListError,
     format_table_list,
@@ -16,6 +15,7 @@ from data_pipeline.table_list import (
     parse_table_list,
     split_qualified,
 )
+from data_pipeline.workflow.params import WorkflowParams
 
 
 def _errors(text: str) -> list[dict]:

@@ -11,11 +11,11 @@ import pytest
 
 from app_config import Config
 from core.errors import InvalidInput
-from data_pipeline.cli_params import UsageError, build_params
-from data_pipeline.progress_display import ProgressDisplay, fit, render
-from data_pipeline.task_executor import build_parser as executor_parser
-from data_pipeline.task_executor import run_params
-from data_pipeline.workflow_cli import build_parser, format_summary
+from data_pipeline.cli.arguments import UsageError, build_params
+from data_pipeline.cli.progress import ProgressDisplay, fit, render
+from data_pipeline.cli.workflow import build_parser, format_summary
+from data_pipeline.runs.executor import build_parser as executor_parser
+from data_pipeline.workflow.plan import params_for_run as run_params
 
 CONFIG = Config(data_sources={"demo": "postgresql://reader@localhost/demo_business"})
 BASE = ["--db-connection", "source:demo", "--business-context", "高速公路服务区"]

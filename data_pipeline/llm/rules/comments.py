@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from data_pipeline.llm.base import TableComments
 from data_pipeline.llm.rules.words import known_share, phrase, split_identifier
-from data_pipeline.schema_model import ColumnMeta, TableMeta
+from data_pipeline.schema.model import ColumnMeta, TableMeta
 
 # Trailing unit words: shown in brackets, e.g. ``land_area_sqm`` → ``土地区域（平方米）``.
 _UNITS = {

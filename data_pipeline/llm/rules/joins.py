@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from data_pipeline.llm.rules.questions import ask, merge, strip_prefix
 from data_pipeline.llm.rules.sqlgen import TableFacts, quote_ident
 from data_pipeline.llm.rules.templates import Pair, aggregate, q
-from data_pipeline.schema_model import ColumnMeta, ForeignKey
+from data_pipeline.schema.model import ColumnMeta, ForeignKey
 
 
 @dataclass

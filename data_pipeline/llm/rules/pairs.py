@@ -12,7 +12,8 @@ from data_pipeline.llm.base import QuestionSQL, Theme
 from data_pipeline.llm.rules.joins import Link, chain_pairs, link_pairs
 from data_pipeline.llm.rules.sqlgen import TableFacts, table_facts
 from data_pipeline.llm.rules.templates import Pair, single_table
-from data_pipeline.schema_model import SchemaMetadata, TableMeta
+from data_pipeline.schema.dedupe import Deduplicator
+from data_pipeline.schema.model import SchemaMetadata, TableMeta
 
 # Which list each position of a table's merged candidate list draws from.
 _PATTERN = ("joins", "singles", "chains", "singles", "joins", "reverse", "singles")
@@ -97,8 +98,6 @@ def generate_pairs(
     prepared: tuple[dict, list[Link]] | None = None,
 ) -> list[QuestionSQL]:
     """Up to ``count`` distinct pairs for ``theme``."""
-    from data_pipeline.qa_generation.dedupe import Deduplicator
-
     if count <= 0 or not schema.tables:
         return []
     facts, links = prepared or prepare(schema, lang)

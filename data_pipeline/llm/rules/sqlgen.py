@@ -14,7 +14,7 @@ from typing import Any
 
 from data_pipeline.llm.rules.comments import column_phrase
 from data_pipeline.llm.rules.words import has_cjk, known_share, phrase, split_identifier
-from data_pipeline.schema_model import ColumnMeta, TableMeta
+from data_pipeline.schema.model import ColumnMeta, TableMeta
 
 
 def _words(text: str) -> frozenset[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from data_pipeline.llm.rules.questions import ask
 from data_pipeline.llm.rules.sqlgen import TableFacts, is_averaged, quote_ident
-from data_pipeline.schema_model import ColumnMeta
+from data_pipeline.schema.model import ColumnMeta
 
 Pair = tuple[str, str]
 

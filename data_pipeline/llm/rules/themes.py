@@ -11,7 +11,7 @@ from __future__ import annotations
 from data_pipeline.llm.base import Theme
 from data_pipeline.llm.rules.pairs import all_facts
 from data_pipeline.llm.rules.sqlgen import TableFacts
-from data_pipeline.schema_model import SchemaMetadata
+from data_pipeline.schema.model import SchemaMetadata
 
 _MAX_MEMBERS = 5
 

@@ -1,0 +1,26 @@
+-- What the API and the repair step read from a business database's catalog (read only).
+-- Loaded by core.sql_queries; %% stands for a literal % (psycopg2 parameters).
+
+-- name: source_tables
+-- Tables the connecting role may read, outside system schemas; partitions are listed through
+-- their parent. reltuples is -1 before the first ANALYZE: no estimate then.
+SELECT n.nspname AS schema_name, c.relname AS name, c.relkind AS kind,
+       obj_description(c.oid, 'pg_class') AS comment,
+       CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS estimated_rows
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND NOT c.relispartition
+  AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%%'
+  AND has_table_privilege(c.oid, 'SELECT')
+ORDER BY n.nspname, c.relname
+LIMIT %(limit)s
+
+-- name: source_table_names
+-- Every relation's schema and name outside system schemas (closest-name suggestions).
+SELECT n.nspname AS schema_name, c.relname AS table_name
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%%'
+ORDER BY 1, 2
+LIMIT %(limit)s
