@@ -3,6 +3,8 @@
 Starting the service: the embedded PostgreSQL is started when no pipeline DSN is configured,
 migrations are applied, the demo business database is loaded once, the monitor starts, and
 the app is served by waitress (a production WSGI server) on 127.0.0.1:8084 by default.
+Every part of the app is imported up front: a module that fails to import stops the start
+with its error, rather than leaving a server without its routes.
 """
 
 from __future__ import annotations
@@ -12,12 +14,17 @@ import logging
 import sys
 
 from flask import Flask
+from waitress import serve
 
 from app_config import Config, ConfigError
 from core.task_logging import configure_logging
+from data_pipeline.api.common import API_PREFIX
+from data_pipeline.api.envelope import register_error_handlers
+from data_pipeline.api.health import bp as health_bp
+from data_pipeline.api.routes import register as register_routes
+from data_pipeline.console import register_console
 from data_pipeline.tasks.runtime import Runtime, open_runtime
 
-API_PREFIX = "/api/v0/data_pipeline"
 logger = logging.getLogger("citu_app")
 
 
@@ -32,28 +39,11 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     app.extensions["data_pipeline"] = runtime
     app.extensions["data_pipeline_config"] = config
 
-    from data_pipeline.api.envelope import register_error_handlers
-    from data_pipeline.api.health import bp as health_bp
-
     register_error_handlers(app)
     app.register_blueprint(health_bp, url_prefix=API_PREFIX)
-    _register_optional(app, config, runtime)
-    return app
-
-
-def _register_optional(app: Flask, config: Config, runtime: Runtime) -> None:
-    """Blueprints added by later parts (task routes, console), when present."""
-    try:
-        from data_pipeline.console import register_console
-    except ImportError:
-        register_console = None
-    if register_console is not None:
-        register_console(app)
-    try:
-        from data_pipeline.api.routes import register as register_routes
-    except ImportError:
-        return
+    register_console(app)
     register_routes(app, config, runtime)
+    return app
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,9 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     config = config.with_overrides(**overrides)
     configure_logging(config.log_level)
     app = create_app(config)
-
-    from waitress import serve
-
     logger.info("serving on http://%s:%s%s", config.host, config.port, API_PREFIX)
     serve(
         app,

@@ -38,7 +38,7 @@ def register(app: Flask, config: Config, runtime: Runtime) -> None:
     # with werkzeug's HTML redirect to the merged path.
     app.url_map.merge_slashes = False
     app.register_blueprint(api)
-    metrics.install(app)
+    metrics.install(app, runtime.store)
     launcher = Launcher(config, runtime.store)
     app.extensions["data_pipeline_launcher"] = launcher
     if config.monitor_enabled:

@@ -1,23 +1,21 @@
 """LLM provider for any OpenAI-compatible chat-completions endpoint (DeepSeek, Qwen/DashScope
 compatible mode, Ollama, vLLM, OpenAI), on the official ``openai`` client.
 
-The client's own retries are off (``max_retries=0``): this module retries timeouts, connection
-errors, 429 and 5xx itself with exponential back-off (``LLM_MAX_RETRIES``), and a bounded
-semaphore limits concurrent calls (``LLM_MAX_CONCURRENCY``). Answers are asked for as JSON and
+The client's own retries are off (``max_retries=0``): timeouts, connection errors, 429 and
+5xx are retried by the shared :class:`~data_pipeline.llm.retry.RetryPolicy` with exponential
+back-off (``LLM_MAX_RETRIES``), and a bounded semaphore limits concurrent calls
+(``LLM_MAX_CONCURRENCY``). Answers are asked for as JSON and
 read robustly (:mod:`.json_extract`), with one corrective retry when the answer is not JSON.
 Errors name the endpoint's host, never the key.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
-import time
 from typing import Any
 from urllib.parse import urlparse
 
-import openai
 from openai import OpenAI
 
 from core.errors import ProviderError
@@ -25,11 +23,11 @@ from core.secrets import mask_secrets
 from data_pipeline.llm import prompts
 from data_pipeline.llm.base import LLMProvider, QuestionSQL, TableComments, Theme
 from data_pipeline.llm.json_extract import JSONExtractError, extract_json
+from data_pipeline.llm.retry import RetryPolicy
 from data_pipeline.schema.model import SchemaMetadata, TableMeta
 
 logger = logging.getLogger(__name__)
 
-_TRANSIENT_STATUS = {408, 409, 425, 429}
 _CORRECTION = (
     "Your previous answer was not valid JSON ({error}). Answer again with only the JSON "
     "value, no explanation and no code fence."
@@ -58,10 +56,8 @@ class OpenAICompatibleLLM(LLMProvider):
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.timeout = timeout
-        self.max_retries = max(0, int(max_retries))
         self.temperature = temperature
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
+        self.retry = RetryPolicy(max(0, int(max_retries)), backoff_base, backoff_max)
         self._key = api_key or ""
         self._semaphore = threading.BoundedSemaphore(max(1, int(max_concurrency)))
         # Local servers (Ollama, vLLM) take any key; the client insists on one.
@@ -102,51 +98,31 @@ class OpenAICompatibleLLM(LLMProvider):
         text = mask_secrets(str(text))
         return text.replace(self._key, "***") if self._key else text
 
-    def _delay(self, attempt: int, exc: Exception) -> float:
-        delay = min(self.backoff_max, self.backoff_base * (2**attempt))
-        response = getattr(exc, "response", None)
-        retry_after = response.headers.get("retry-after") if response is not None else None
-        if retry_after:
-            with contextlib.suppress(ValueError):  # an HTTP date: keep our own delay
-                delay = min(self.backoff_max, max(delay, float(retry_after)))
-        return delay
-
     def _complete(self, messages: list[dict]) -> str:
         """One chat completion, retried on transient failures; the answer's text."""
-        attempts = self.max_retries + 1
-        last = ""
-        for attempt in range(attempts):
-            try:
-                with self._semaphore:
-                    response = self._client.chat.completions.create(
-                        model=self.model, messages=messages, temperature=self.temperature
-                    )
-                choices = getattr(response, "choices", None) or []
-                content = choices[0].message.content if choices else None
-                if content is None:
-                    raise ProviderError(f"LLM endpoint {self.host} returned no answer text")
-                return content
-            except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-                last = "timed out" if isinstance(exc, openai.APITimeoutError) else "unreachable"
-                err: Exception = exc
-            except openai.APIStatusError as exc:
-                status = exc.status_code
-                if status < 500 and status not in _TRANSIENT_STATUS:
-                    raise ProviderError(
-                        f"LLM endpoint {self.host} refused the request (HTTP {status}): "
-                        f"{self._safe(_short(exc))}"
-                    ) from None
-                last, err = f"HTTP {status}", exc
-            if attempt + 1 < attempts:
-                delay = self._delay(attempt, err)
-                logger.warning(
-                    "LLM call to %s failed (%s), retry %d/%d in %.1fs",
-                    self.host, last, attempt + 1, self.max_retries, delay,
-                )  # fmt: skip
-                time.sleep(delay)
-        raise ProviderError(
-            f"LLM endpoint {self.host} failed after {attempts} attempt(s): {last}",
-            details={"host": self.host, "model": self.model},
+
+        def call() -> str:
+            with self._semaphore:
+                response = self._client.chat.completions.create(
+                    model=self.model, messages=messages, temperature=self.temperature
+                )
+            choices = getattr(response, "choices", None) or []
+            content = choices[0].message.content if choices else None
+            if content is None:
+                raise ProviderError(f"LLM endpoint {self.host} returned no answer text")
+            return content
+
+        return self.retry.run(
+            call,
+            what=f"LLM call to {self.host}",
+            refused=lambda exc: ProviderError(
+                f"LLM endpoint {self.host} refused the request (HTTP {exc.status_code}): "
+                f"{self._safe(_short(exc))}"
+            ),
+            exhausted=lambda attempts, reason: ProviderError(
+                f"LLM endpoint {self.host} failed after {attempts} attempt(s): {reason}",
+                details={"host": self.host, "model": self.model},
+            ),
         )
 
     def chat(self, system: str, user: str) -> str:

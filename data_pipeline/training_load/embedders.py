@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from abc import ABC, abstractmethod
 from urllib.parse import urlparse
 
 import numpy as np
+import openai
 
 from core.errors import ProviderError
 from core.secrets import mask_secrets
+from data_pipeline.llm.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +156,8 @@ class OpenAICompatibleEmbedder(Embedder):
         batch_size: texts per request.
         timeout: seconds per request.
         max_retries: further attempts after a transient failure (connection, timeout,
-            429, 5xx), with exponential back-off from ``backoff_seconds``.
+            429, 5xx), with exponential back-off from ``backoff_seconds`` (the shared
+            :class:`~data_pipeline.llm.retry.RetryPolicy`).
     """
 
     def __init__(
@@ -170,15 +172,12 @@ class OpenAICompatibleEmbedder(Embedder):
         max_retries: int = 3,
         backoff_seconds: float = 0.5,
     ):
-        import openai
-
         self.base_url = base_url
         self.host = urlparse(base_url).netloc or base_url
         self.model = model
         self.dimension = dimension
         self.batch_size = max(1, batch_size)
-        self.max_retries = max(0, max_retries)
-        self.backoff_seconds = backoff_seconds
+        self.retry = RetryPolicy(max(0, max_retries), backoff_base=backoff_seconds)
         self._api_key = api_key or ""
         self.name = f"openai-compatible:{model}"
         # Retries are ours (logged, bounded, with a clear final error), not the client's.
@@ -212,39 +211,19 @@ class OpenAICompatibleEmbedder(Embedder):
         return vectors
 
     def _embed_batch(self, texts: list[str]) -> list[list[float]]:
-        import openai
-
         # Endpoints reject empty strings; a blank stands in for them.
         inputs = [t if t.strip() else " " for t in texts]
-        attempt = 0
-        while True:
-            try:
-                response = self._client.embeddings.create(model=self.model, input=inputs)
-                break
-            except (openai.APIConnectionError, openai.RateLimitError) as exc:
-                reason = type(exc).__name__
-            except openai.APIStatusError as exc:
-                if exc.status_code < 500 and exc.status_code not in (408, 409):
-                    raise ProviderError(
-                        f"embedding endpoint {self.host} refused the request "
-                        f"(HTTP {exc.status_code}): {self._safe(exc)}"
-                    ) from None
-                reason = f"HTTP {exc.status_code}"
-            if attempt >= self.max_retries:
-                raise ProviderError(
-                    f"embedding endpoint {self.host} failed after {attempt + 1} attempts ({reason})"
-                )
-            delay = self.backoff_seconds * (2**attempt)
-            attempt += 1
-            logger.warning(
-                "embedding request to %s failed (%s); retry %d/%d in %.1f s",
-                self.host,
-                reason,
-                attempt,
-                self.max_retries,
-                delay,
-            )
-            time.sleep(delay)
+        response = self.retry.run(
+            lambda: self._client.embeddings.create(model=self.model, input=inputs),
+            what=f"embedding request to {self.host}",
+            refused=lambda exc: ProviderError(
+                f"embedding endpoint {self.host} refused the request "
+                f"(HTTP {exc.status_code}): {self._safe(exc)}"
+            ),
+            exhausted=lambda attempts, reason: ProviderError(
+                f"embedding endpoint {self.host} failed after {attempts} attempts ({reason})"
+            ),
+        )
         return self._vectors(response, len(inputs))
 
     def _vectors(self, response, expected: int) -> list[list[float]]:

@@ -30,18 +30,12 @@ SELECT t.id, t.task_type, t.task_name, t.status, t.parameters, t.result::text AS
 FROM data_pipeline_tasks t
 WHERE t.id = %(id)s;
 
--- name: lock_task
-SELECT * FROM data_pipeline_tasks WHERE id = %(id)s FOR UPDATE;
-
 -- name: lock_active_tasks
 -- Serialises every "start a run" so the concurrency limit holds under simultaneous requests.
 SELECT pg_advisory_xact_lock(1346981189);
 
 -- name: count_running_tasks
 SELECT count(*) AS n, min(id) AS example FROM data_pipeline_tasks WHERE status = 'running';
-
--- name: list_running_task_ids
-SELECT id FROM data_pipeline_tasks WHERE status = 'running' ORDER BY started_at;
 
 -- name: start_run
 -- A new run: the task becomes running at once (the executor claims it moments later).

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 import requests
 
 from core.embedded_pg import start_embedded, stop_embedded
-from tests.support.server import ServiceProcess
+from tests.support.server import PROJECT_ROOT, ServiceProcess, free_port
 
 TASK_TABLES = {
     "data_pipeline_tasks",
@@ -104,3 +106,30 @@ def test_first_start_restart_and_readiness(home):
         assert requests.get(again.url("/ready"), timeout=10).status_code == 200
     finally:
         again.stop()
+
+
+def test_a_route_module_that_fails_to_import_stops_the_start(tmp_path):
+    """A broken import is an error at start-up, never a server without its routes whose
+    /ready still says 200."""
+    port = free_port()
+    # sys.modules[name] = None makes "import name" raise ImportError, as a broken module would.
+    code = (
+        "import runpy, sys; sys.modules['data_pipeline.api.logs'] = None; "
+        f"sys.argv = ['citu_app.py', '--port', '{port}']; "
+        "runpy.run_path('citu_app.py', run_name='__main__')"
+    )
+    env = {**os.environ, "EMBEDDED_PG_DIR": str(tmp_path / "pgdata"), "LC_ALL": "C.UTF-8"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode != 0
+    assert "data_pipeline.api.logs" in proc.stderr
+    assert "ImportError" in proc.stderr or "ModuleNotFoundError" in proc.stderr
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/api/v0/data_pipeline/ready", timeout=2)
+    assert not (tmp_path / "pgdata").exists()  # it stopped before touching anything

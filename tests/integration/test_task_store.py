@@ -5,9 +5,13 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 
+import psycopg2
+import psycopg2.extensions
 import pytest
 
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, DatabaseUnavailable, InvalidInput
+from core.sql_queries import query
+from data_pipeline.tasks import store as store_module
 from data_pipeline.tasks.models import TASK_ID_PATTERN, ExecutionStatus, StepStatus, TaskStatus
 
 
@@ -256,3 +260,56 @@ def test_zombies_overdue_and_retention(store, tmp_path, pipeline_db):
     removed = store.apply_retention(30)
     assert removed == [(old.id, str(tmp_path / old.id))]
     assert store.get_task(old.id) is None and store.get_task(fresh.id) is not None
+
+
+_ENDINGS = {
+    "finish_run (failed)": lambda s, t: s.finish_run(
+        t, TaskStatus.FAILED, error_message="x", pid=7
+    ),
+    "finish_run (cancelled)": lambda s, t: s.finish_run(t, TaskStatus.CANCELLED, pid=7),
+    "fail_running_task": lambda s, t: s.fail_running_task(t, "executor lost"),
+    "cancel_task": lambda s, t: s.cancel_task(t, "cancelled by user"),
+}
+
+
+@pytest.mark.parametrize("ending", sorted(_ENDINGS))
+def test_a_cut_while_a_run_ends_leaves_no_execution_running_under_a_finished_task(
+    ending, store, pipeline_db, pg_admin_dsn, tmp_path, monkeypatch
+):
+    """Ending a run and closing its executions happen in one transaction: the pipeline
+    database cut between the two statements leaves both undone (and a retry does both),
+    never a finished task with a ``running`` execution under it."""
+    task = _create(store, tmp_path)
+    store.start_run(task.id, steps=["ddl_generation"])
+    store.claim_run(task.id, pid=7)
+    execution = store.create_execution(task.id, "ddl_generation", f"{task.id}_step_x")
+    database = psycopg2.extensions.parse_dsn(pipeline_db.dsn)["dbname"]
+
+    def cut_before(name: str) -> str:
+        if name == "close_running_executions":  # the second statement: cut the database here
+            admin = psycopg2.connect(pg_admin_dsn)
+            admin.autocommit = True
+            with admin.cursor() as cur:
+                cur.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (database,),
+                )
+            admin.close()
+        return query(name)
+
+    monkeypatch.setattr(store_module, "query", cut_before)
+    with pytest.raises(DatabaseUnavailable):
+        _ENDINGS[ending](store, task.id)
+    monkeypatch.undo()
+    pipeline_db.close()  # the pool's other connections died with the cut too
+
+    after = store.get_task(task.id)
+    [row] = store.list_executions(task.id)
+    assert after.status == TaskStatus.RUNNING and row["status"] == "running"  # all or nothing
+
+    ended = _ENDINGS[ending](store, task.id)  # the database is back: the same call ends both
+    assert ended is not None and ended.status in (TaskStatus.FAILED, TaskStatus.CANCELLED)
+    [row] = store.list_executions(task.id)
+    assert row["execution_id"] == execution["execution_id"]
+    assert row["status"] == ended.status.value and row["completed_at"] is not None
