@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export LC_ALL := C.UTF-8
 export LANG := C.UTF-8
 
-.PHONY: run test setup setup-dev lint format bench clean-data
+.PHONY: run test test-fast setup setup-dev setup-test lint format bench clean-data
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,9 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 
 setup: $(VENV)/.installed          ## virtual environment with the runtime dependencies
 
-setup-dev: $(VENV)/.installed-dev  ## ... plus test and lint tools, and Chromium for browser tests
+setup-test: $(VENV)/.installed-dev ## ... plus test and lint tools
+
+setup-dev: setup-test              ## ... and Chromium for the browser tests
 	bash scripts/ensure-browser.sh
 
 run: setup                         ## start the service (embedded PostgreSQL + demo source)
@@ -27,11 +29,14 @@ run: setup                         ## start the service (embedded PostgreSQL + d
 test: setup-dev                    ## the whole test suite, against a real PostgreSQL + pgvector
 	$(PY) -m pytest -q
 
-lint: setup-dev
+test-fast: setup-test              ## the inner loop (< 1 min): unit and quick integration tests
+	$(PY) -m pytest -q -m "not slow" tests/unit tests/integration
+
+lint: setup-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: setup-dev
+format: setup-test
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 

@@ -1,27 +1,16 @@
-"""Helpers of the API tests: an app on the test database (Flask test client), and the real
-server (``python citu_app.py`` under waitress) in a subprocess."""
+"""Helpers of the API tests: an app on the test database (Flask test client), the real server
+(``python citu_app.py`` under waitress, through :class:`tests.support.server.ServiceProcess`),
+polling, and task bodies on the demo and a deliberately slow source."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import requests
+from app_config import Config
+from tests.support.server import API, ServiceProcess, free_port
 
-from app_config import PROJECT_ROOT, Config
-
-API = "/api/v0/data_pipeline"
-# Configuration variables a developer may have set: a test server must not inherit them.
-_CONFIG_VARS = (
-    "DATA_PIPELINE_API_TOKEN", "PIPELINE_DATABASE_URL", "VECTOR_DATABASE_URL", "DATA_SOURCES",
-    "LLM_BASE_URL", "LLM_API_KEY", "EMBEDDING_BASE_URL", "EMBEDDING_API_KEY",
-    "DATA_PIPELINE_ROOT", "EMBEDDED_PG_DIR", "MAX_CONCURRENT_TASKS", "ENABLE_FILE_DOWNLOAD",
-)  # fmt: skip
+__all__ = ["API", "ApiServer", "free_port", "make_app", "wait_until"]
 
 
 def make_app(config: Config):
@@ -31,12 +20,6 @@ def make_app(config: Config):
 
     cfg = config.with_overrides(monitor_enabled=False)
     return create_app(cfg, open_runtime(cfg, load_demo=False))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = "condition"):
@@ -51,87 +34,23 @@ def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = 
     raise AssertionError(f"timed out after {timeout} s waiting for {message} (last: {last!r})")
 
 
-class ApiServer:
-    """``python citu_app.py --port P`` with the test's database, sources and data root."""
+class ApiServer(ServiceProcess):
+    """``python citu_app.py`` on the test's pipeline database, demo source and data root;
+    ``settings`` are further settings by field name (``max_concurrent_tasks=1``)."""
 
     def __init__(self, pipeline_dsn: str, demo_dsn: str, data_root: Path, **settings):
         self.data_root = Path(data_root)
-        self.log_path = self.data_root.parent / f"server-{id(self)}.log"
-        self.env = {k: v for k, v in os.environ.items() if k not in _CONFIG_VARS}
-        self.env = {k: v for k, v in self.env.items() if not k.startswith("SOURCE_")}
-        self.env.update(
-            {
-                "PIPELINE_DATABASE_URL": pipeline_dsn,
-                "SOURCE_DEMO_URL": demo_dsn,
-                "LOAD_DEMO_SOURCE": "false",
-                "DATA_PIPELINE_ROOT": str(self.data_root),
-                "LC_ALL": "C.UTF-8",
-                "LANG": "C.UTF-8",
-                "LOG_LEVEL": "INFO",
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        self.env.update({k.upper(): str(v) for k, v in settings.items()})
-        self.port = 0
-        self.proc: subprocess.Popen | None = None
-        self.http = requests.Session()
-
-    def start(self, timeout: float = 60.0) -> ApiServer:
         self.data_root.mkdir(parents=True, exist_ok=True)
-        for _attempt in range(3):
-            self.port = free_port()
-            log = open(self.log_path, "ab")
-            self.proc = subprocess.Popen(
-                [sys.executable, str(PROJECT_ROOT / "citu_app.py"), "--port", str(self.port)],
-                cwd=str(PROJECT_ROOT),
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            log.close()
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    if requests.get(self.url("/health"), timeout=1).status_code == 200:
-                        return self
-                except requests.RequestException:
-                    time.sleep(0.1)
-            self.stop()
-        raise AssertionError(f"server did not start; log:\n{self.log()[-3000:]}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{API}{path}"
-
-    def get(self, path: str, **kw) -> requests.Response:
-        return self.http.get(self.url(path), timeout=kw.pop("timeout", 30), **kw)
-
-    def post(self, path: str, **kw) -> requests.Response:
-        return self.http.post(self.url(path), timeout=kw.pop("timeout", 30), **kw)
-
-    def delete(self, path: str, **kw) -> requests.Response:
-        return self.http.delete(self.url(path), timeout=kw.pop("timeout", 30), **kw)
-
-    def task(self, task_id: str) -> dict:
-        r = self.get(f"/tasks/{task_id}")
-        assert r.status_code == 200, r.text
-        return r.json()["data"]
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
-        """Stop the server (its own process group only: executors run in their own)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, sig)
-            self.proc.wait(timeout)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            if self.proc.poll() is None:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        env: dict[str, str | None] = {
+            "PIPELINE_DATABASE_URL": pipeline_dsn,
+            "SOURCE_DEMO_URL": demo_dsn,
+            "LOAD_DEMO_SOURCE": "false",
+            "DATA_PIPELINE_ROOT": str(self.data_root),
+            "LOG_LEVEL": "INFO",
+        }
+        env.update({k.upper(): str(v) for k, v in settings.items()})
+        super().__init__(env, self.data_root.parent / f"server-{id(self)}.log")
+        self.pipeline_dsn = pipeline_dsn
 
 
 DEMO_TABLES = [

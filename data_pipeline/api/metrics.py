@@ -32,6 +32,15 @@ class TaskCollector(Collector):
     def __init__(self, task_store: TaskStore):
         self.store = task_store
 
+    def describe(self):
+        """The metric names, without reading the store (registration must not touch it)."""
+        yield GaugeMetricFamily("data_pipeline_tasks", "Tasks by status.", labels=["status"])
+        yield SummaryMetricFamily(
+            "data_pipeline_step_duration_seconds",
+            "Time spent in finished step executions.",
+            labels=["step", "status"],
+        )
+
     def collect(self):
         tasks = GaugeMetricFamily("data_pipeline_tasks", "Tasks by status.", labels=["status"])
         counts = self.store.count_by_status()

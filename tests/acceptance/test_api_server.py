@@ -16,6 +16,7 @@ from datetime import datetime
 import psycopg2
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from data_pipeline.api import schemas
 from tests.api_support import (
@@ -57,7 +58,6 @@ def server(pg_admin_dsn, template_db, demo_dsn, slow_dsn, tmp_path_factory):
         monitor_interval_seconds=MONITOR_INTERVAL,
         cancel_grace_seconds=GRACE,
     ).start()
-    srv.pipeline_dsn = srv.env["PIPELINE_DATABASE_URL"]
     yield srv
     srv.stop()
 
@@ -200,10 +200,17 @@ def test_complete_run_on_the_demo_source(server):
     assert len(loads) == 2 and loads[-1]["force_executed"] and loads[-1]["status"] == "completed"
     assert rerun.execution_id in (None, loads[-1]["execution_id"])
 
-    metrics = server.get("/metrics").text
-    assert (
-        'data_pipeline_step_duration_seconds_count{step="training_load",status="completed"}'
-        in metrics
+    # Label order means nothing in the Prometheus format (prometheus_client sorts them).
+    samples = [
+        s
+        for family in text_string_to_metric_families(server.get("/metrics").text)
+        for s in family.samples
+    ]
+    assert any(
+        s.name == "data_pipeline_step_duration_seconds_count"
+        and s.labels == {"step": "training_load", "status": "completed"}
+        and s.value >= 1
+        for s in samples
     )
 
     # Delete it with its vectors: rows, folder and training data go.

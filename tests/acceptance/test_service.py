@@ -60,7 +60,7 @@ def _catalog(dsn: str, sql: str) -> list[tuple]:
 
 def test_first_start_restart_and_readiness(home):
     service = ServiceProcess(_env(home), home / "service.log")
-    first = service.start(timeout=60)
+    first = service.start(timeout=60).startup_seconds
     try:
         assert first < 60
         health = requests.get(service.url("/health"), timeout=5)
@@ -84,7 +84,7 @@ def test_first_start_restart_and_readiness(home):
 
     # Second start: the data is reused (no re-creation) and it is ready quickly.
     again = ServiceProcess(_env(home), home / "service2.log")
-    second = again.start(timeout=30)
+    second = again.start(timeout=30).startup_seconds
     try:
         assert second < 5, f"restart took {second:.1f} s"
         admin = start_embedded(home / "pgdata")

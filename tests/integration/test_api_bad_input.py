@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api_support import API, make_app
+from tests.api_support import API
 
 VALID_UNKNOWN = "task_20240101_000000"
 BAD_IDS = [
@@ -58,10 +58,8 @@ def _tree(root: Path, skip: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def setup(config, tmp_path):
+def setup(app, client, config, tmp_path):
     """App + client, a pending task, canary files outside the data root."""
-    app = make_app(config)
-    client = app.test_client()
     (tmp_path / "canary.txt").write_text("canary 金丝雀\n")
     (tmp_path / "outside").mkdir()
     (tmp_path / "outside" / "secret.txt").write_text("do not touch\n")
@@ -84,7 +82,6 @@ def setup(config, tmp_path):
     # Nothing outside the data root was written or deleted (the log is the app's own).
     assert {k: v for k, v in after.items() if k in before} == before
     assert not [k for k in after if k not in before]
-    app.extensions["data_pipeline"].close()
 
 
 def assert_json_error(response, *statuses):

@@ -8,8 +8,6 @@ import io
 import json
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
 from core.db import Database
 from data_pipeline.api import schemas
 from data_pipeline.tasks.runtime import Runtime
@@ -18,18 +16,6 @@ from data_pipeline.workflow.outputs import register_outputs
 from tests.api_support import API, make_app
 
 SECRET = "S3cretPw"
-
-
-@pytest.fixture
-def app(config):
-    app = make_app(config)
-    yield app
-    app.extensions["data_pipeline"].close()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def create(client, start=False, headers=None, **params) -> dict:

@@ -13,6 +13,9 @@ import pytest
 
 from core.demo_db import DEMO_DB_NAME, dsn_with_database, ensure_demo_database
 
+# Loads the demo database several times over: not in make test-fast.
+pytestmark = pytest.mark.slow
+
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 from app_config import Config
 from core.db import Database
 from core.embedded_pg import start_embedded, stop_embedded
@@ -24,6 +26,9 @@ from data_pipeline.runs.executor import run_task
 from data_pipeline.tasks.models import STEP_NAMES, Task, TaskStatus
 from data_pipeline.tasks.runtime import Runtime
 from data_pipeline.tasks.store import TaskStore
+
+# Real outages of a server of the test's own, held for seconds: not in make test-fast.
+pytestmark = pytest.mark.slow
 
 OUTAGE_SECONDS = 3.0  # at least; longer when step 2 is still running
 RETRY_HOLD_SECONDS = 2.0  # down this long after the run starts retrying a status change

@@ -424,6 +424,7 @@ def test_backup_then_truncate(tmp_path, config, pipeline_dsn):
         assert store.total() == 0
 
 
+@pytest.mark.slow
 def test_search_finds_the_nearest_document_and_the_cli_prints_it(tmp_path, config, pipeline_dsn):
     training_step.run(make_ctx(config, write_task_folder(tmp_path / "t"), pipeline_dsn))
     e = HashingEmbedder(384)

@@ -273,6 +273,7 @@ def _cli(*args, cwd=ROOT):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_command_line(tmp_path, demo_dsn):
     good = tmp_path / "good_pair.json"
     good.write_text(

@@ -1,4 +1,5 @@
-"""Start the real service (``python citu_app.py``, waitress) as a subprocess for tests."""
+"""The one way tests start the real service (``python citu_app.py`` under waitress) as a
+subprocess, and talk to it over HTTP."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import requests
 
+from app_config import Config
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 API = "/api/v0/data_pipeline"
 
@@ -23,58 +26,104 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def clean_environment() -> dict[str, str]:
+    """``os.environ`` without any setting of the service: a developer's own configuration
+    (a token, an LLM endpoint, a database) must not leak into a test's service."""
+    env = {k: v for k, v in os.environ.items() if not Config.is_setting_variable(k)}
+    env.update({"LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
 class ServiceProcess:
-    """A running ``citu_app.py``; ``url(path)`` builds API URLs; ``stop()`` ends it."""
+    """A running ``citu_app.py``.
+
+    Args:
+        env: settings for the service (a value of None removes the variable); they are added
+            to a clean environment (see :func:`clean_environment`).
+        log_path: where the service's output goes.
+        port: a fixed port; by default a free one (another is tried if it was taken).
+    """
 
     def __init__(self, env: dict[str, str | None], log_path: Path, port: int | None = None):
-        self.port = port or free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        merged = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", **env}
-        # A value of None removes the variable from the child's environment.
+        merged = {**clean_environment(), **env}
         self.env = {k: v for k, v in merged.items() if v is not None}
-        self.log_path = log_path
+        self.log_path = Path(log_path)
+        self.fixed_port = port
+        self.port = port or 0
         self.proc: subprocess.Popen | None = None
+        self.http = requests.Session()
+        self.startup_seconds: float | None = None
 
-    def start(self, timeout: float = 60.0) -> float:
-        """Start and wait until /ready answers 200; return the seconds it took."""
-        log = open(self.log_path, "ab")
-        started = time.monotonic()
-        self.proc = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "citu_app.py"), "--port", str(self.port)],
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        log.close()
-        while time.monotonic() - started < timeout:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"service exited with {self.proc.returncode}: {self.tail()}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(self.url("/ready"), timeout=1).status_code == 200:
-                    return time.monotonic() - started
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"service not ready after {timeout} s: {self.tail()}")
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> ServiceProcess:
+        """Start and wait until ``/ready`` answers 200 (``startup_seconds`` says how long)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(1 if self.fixed_port else attempts):
+            self.port = self.fixed_port or free_port()
+            started = time.monotonic()
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen(
+                    [sys.executable, str(PROJECT_ROOT / "citu_app.py"), "--port", str(self.port)],
+                    cwd=PROJECT_ROOT,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            while time.monotonic() - started < timeout and self.proc.poll() is None:
+                with contextlib.suppress(requests.RequestException):
+                    if requests.get(self.url("/ready"), timeout=1).status_code == 200:
+                        self.startup_seconds = time.monotonic() - started
+                        return self
+                time.sleep(0.1)
+            if self.proc.poll() is None:
+                self.stop()
+                raise TimeoutError(f"service not ready after {timeout} s: {self.tail()}")
+            if "address already in use" not in self.tail().lower():
+                break  # not a port race: no point trying another port
+        raise RuntimeError(f"service exited with {self.proc.returncode}: {self.tail()}")
 
     def url(self, path: str) -> str:
         return f"{self.base}{API}{path}"
 
-    def tail(self, n: int = 3000) -> str:
+    def log(self) -> str:
+        """Everything the service wrote."""
         try:
-            return self.log_path.read_text(errors="replace")[-n:]
+            return self.log_path.read_text(errors="replace")
         except OSError:
             return ""
 
-    def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM (a clean exit), then SIGKILL if it hangs."""
+    def tail(self, n: int = 3000) -> str:
+        return self.log()[-n:]
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return self.http.get(self.url(path), timeout=kw.pop("timeout", 30), **kw)
+
+    def post(self, path: str, **kw) -> requests.Response:
+        return self.http.post(self.url(path), timeout=kw.pop("timeout", 30), **kw)
+
+    def delete(self, path: str, **kw) -> requests.Response:
+        return self.http.delete(self.url(path), timeout=kw.pop("timeout", 30), **kw)
+
+    def task(self, task_id: str) -> dict:
+        r = self.get(f"/tasks/{task_id}")
+        assert r.status_code == 200, r.text
+        return r.json()["data"]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        """Signal the service's own process group (executors run in groups of their own),
+        then SIGKILL it if it does not exit in time; return its exit code."""
         if not self.proc or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             return self.proc.wait(5)

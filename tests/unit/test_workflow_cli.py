@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import logging
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +131,23 @@ def test_readme_documents_every_option():
             for option in action.option_strings:
                 if option not in ("-h", "--help", "--verbose"):
                     assert f"`{option}" in section or f" {option}" in section, option
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("module", "new"),
+    [
+        ("data_pipeline.validators", "data_pipeline.sql_validation"),
+        ("data_pipeline.trainer.search", "data_pipeline.training_load.search"),
+    ],
+)
+def test_the_steps_former_module_paths_still_run(module, new):
+    """Commands documented before the step packages were renamed keep working."""
+    old = subprocess.run(
+        [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=60
+    )
+    current = subprocess.run(
+        [sys.executable, "-m", new, "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert old.returncode == current.returncode == 0, old.stderr
+    assert old.stdout == current.stdout
