@@ -19,9 +19,16 @@ from core.secrets import mask_secrets
 from core.task_logging import CONSOLE_FORMAT, ContextFilter, MaskingFormatter, configure_logging
 from data_pipeline.cli.arguments import UsageError, build_params, read_table_list
 from data_pipeline.cli.progress import ProgressDisplay
-from data_pipeline.runs.tracked import RunNotClaimed, run_tracked
+from data_pipeline.runs.tracked import (
+    EXIT_CANCELLED,
+    EXIT_FAILED,
+    EXIT_USAGE,
+    RunNotClaimed,
+    exit_code,
+    run_tracked,
+)
 from data_pipeline.sources.registry import is_demo_source
-from data_pipeline.tasks.models import STEP_NAMES, TaskStatus, make_task_id, validate_task_id
+from data_pipeline.tasks.models import STEP_NAMES, make_task_id, validate_task_id
 from data_pipeline.tasks.runtime import open_runtime
 from data_pipeline.workflow.orchestrator import SchemaWorkflowOrchestrator
 from data_pipeline.workflow.plan import plan_run
@@ -29,13 +36,6 @@ from data_pipeline.workflow.report import TABLE_LIST_FILE, summary_numbers
 
 logger = logging.getLogger("data_pipeline.schema_workflow")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-EXIT_CODES = {
-    TaskStatus.COMPLETED: EXIT_OK,
-    TaskStatus.PARTIAL_COMPLETED: EXIT_OK,
-    TaskStatus.FAILED: EXIT_FAILED,
-    TaskStatus.CANCELLED: EXIT_INTERRUPTED,
-}
 
 EPILOG = """\
 steps: 1 ddl_generation, 2 qa_generation, 3 sql_validation, 4 training_load
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         display.finish()
         print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_CANCELLED
     except PipelineError as exc:
         display.finish()
         print(f"schema_workflow.py: {mask_secrets(exc.message)}", file=sys.stderr)
@@ -205,7 +205,7 @@ def _summarise(report: dict, display: ProgressDisplay) -> int:
     display.update(100 if report["status"] in ("completed", "partial_completed") else 0)
     display.finish()
     print(format_summary(report))
-    return EXIT_CODES.get(TaskStatus(report["status"]), EXIT_FAILED)
+    return exit_code(report)
 
 
 def format_summary(report: dict) -> str:

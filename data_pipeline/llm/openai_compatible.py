@@ -23,7 +23,7 @@ from core.secrets import mask_secrets
 from data_pipeline.llm import prompts
 from data_pipeline.llm.base import LLMProvider, QuestionSQL, TableComments, Theme
 from data_pipeline.llm.json_extract import JSONExtractError, extract_json
-from data_pipeline.llm.retry import RetryPolicy
+from data_pipeline.llm.retry import RetryPolicy, refusal_text
 from data_pipeline.schema.model import SchemaMetadata, TableMeta
 
 logger = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class OpenAICompatibleLLM(LLMProvider):
             what=f"LLM call to {self.host}",
             refused=lambda exc: ProviderError(
                 f"LLM endpoint {self.host} refused the request (HTTP {exc.status_code}): "
-                f"{self._safe(_short(exc))}"
+                f"{refusal_text(exc, self._key, limit=200)}"
             ),
             exhausted=lambda attempts, reason: ProviderError(
                 f"LLM endpoint {self.host} failed after {attempts} attempt(s): {reason}",
@@ -234,8 +234,3 @@ def _texts(value: Any) -> list[str]:
         if isinstance(value, list)
         else []
     )
-
-
-def _short(exc: Exception) -> str:
-    text = getattr(exc, "message", None) or str(exc)
-    return text.splitlines()[0][:200] if text else type(exc).__name__

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 import openai
+
+from core.errors import error_summary
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +39,16 @@ def transient_reason(exc: BaseException) -> str | None:
         if status >= 500 or status in TRANSIENT_STATUS:
             return f"HTTP {status}"
     return None
+
+
+def refusal_text(exc: openai.APIError, secret: str | None = None, limit: int = 300) -> str:
+    """What an endpoint said when it refused a request: one line, without the client's
+    ``Error code: 400 -`` prefix, the key (``secret``) or a password."""
+    text = str(getattr(exc, "message", None) or exc).strip()
+    text = re.sub(r"^Error code: \d+( - )?", "", text).strip()
+    if secret:
+        text = text.replace(secret, "***")
+    return error_summary(ValueError(text), limit=limit, default="no details")
 
 
 @dataclass(frozen=True)

@@ -26,21 +26,21 @@ from core.errors import InvalidInput
 from core.secrets import mask_secrets
 from core.task_logging import configure_logging
 from data_pipeline.runs.heartbeat import CancelSignal
-from data_pipeline.runs.tracked import RunNotClaimed, run_tracked
-from data_pipeline.tasks.models import STEP_NAMES, TaskStatus, validate_task_id
+from data_pipeline.runs.tracked import (
+    EXIT_CANCELLED,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    RunNotClaimed,
+    exit_code,
+    run_tracked,
+)
+from data_pipeline.tasks.models import STEP_NAMES, validate_task_id
 from data_pipeline.tasks.runtime import Runtime, open_runtime
 from data_pipeline.workflow.plan import params_for_run
 from data_pipeline.workflow.run_logging import RunLogging
 
 logger = logging.getLogger("data_pipeline.task_executor")
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
-EXIT_CODES = {
-    TaskStatus.COMPLETED: EXIT_OK,
-    TaskStatus.PARTIAL_COMPLETED: EXIT_OK,
-    TaskStatus.FAILED: EXIT_FAILED,
-    TaskStatus.CANCELLED: EXIT_CANCELLED,
-}
 
 
 def _say(message: str) -> None:
@@ -91,7 +91,7 @@ def run_task(
             on_lost=on_lost,
             on_claimed=claimed,
         )
-        return EXIT_CODES.get(TaskStatus(report["status"]), EXIT_FAILED)
+        return exit_code(report)
     except RunNotClaimed as exc:
         _say(exc.message)
         return EXIT_OK

@@ -28,6 +28,21 @@ logger = logging.getLogger(__name__)
 
 HOSTNAME = socket.gethostname()
 
+# Exit codes of the processes that run a run (the executor, the command line).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+_EXIT_CODES = {
+    TaskStatus.COMPLETED: EXIT_OK,
+    TaskStatus.PARTIAL_COMPLETED: EXIT_OK,
+    TaskStatus.FAILED: EXIT_FAILED,
+    TaskStatus.CANCELLED: EXIT_CANCELLED,
+}
+
+
+def exit_code(report: dict) -> int:
+    """The exit code of a process whose run ended with ``report``: 0 when it succeeded
+    (completed or partially completed), 130 when cancelled, 1 otherwise."""
+    return _EXIT_CODES.get(TaskStatus(report["status"]), EXIT_FAILED)
+
 
 class RunNotClaimed(PipelineError):
     """The run was no longer wanted (cancelled, or claimed by another process)."""

@@ -16,7 +16,6 @@ Two implementations behind :class:`Embedder`:
 from __future__ import annotations
 
 import logging
-import re
 from abc import ABC, abstractmethod
 from urllib.parse import urlparse
 
@@ -24,8 +23,7 @@ import numpy as np
 import openai
 
 from core.errors import ProviderError
-from core.secrets import mask_secrets
-from data_pipeline.llm.retry import RetryPolicy
+from data_pipeline.llm.retry import RetryPolicy, refusal_text
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +216,7 @@ class OpenAICompatibleEmbedder(Embedder):
             what=f"embedding request to {self.host}",
             refused=lambda exc: ProviderError(
                 f"embedding endpoint {self.host} refused the request "
-                f"(HTTP {exc.status_code}): {self._safe(exc)}"
+                f"(HTTP {exc.status_code}): {refusal_text(exc, self._api_key)}"
             ),
             exhausted=lambda attempts, reason: ProviderError(
                 f"embedding endpoint {self.host} failed after {attempts} attempts ({reason})"
@@ -242,15 +240,6 @@ class OpenAICompatibleEmbedder(Embedder):
                     f"{self.dimension}-dimension vectors)"
                 )
         return vectors
-
-    def _safe(self, exc: Exception) -> str:
-        text = str(getattr(exc, "message", None) or exc).strip()
-        # The client prefixes "Error code: 400 - "; the status is in our message already.
-        text = re.sub(r"^Error code: \d+( - )?", "", text).strip() or "no details"
-        text = text.splitlines()[0][:300]
-        if self._api_key:
-            text = text.replace(self._api_key, "***")
-        return mask_secrets(text)
 
 
 def get_embedder(config) -> Embedder:

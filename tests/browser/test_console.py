@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
 import requests
 from playwright.sync_api import expect
 
+from tests.api_support import wait_until
 from tests.browser.conftest import ConsoleErrors, start_service
 
 pytestmark = pytest.mark.browser
@@ -32,13 +32,11 @@ def api(service, method: str, path: str, token: str | None = None, **kw):
 
 
 def wait_for_status(service, task_id: str, statuses: set[str], timeout: float = 90) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def reached():
         task = api(service, "GET", f"/tasks/{task_id}").json()["data"]
-        if task["status"] in statuses:
-            return task
-        time.sleep(0.3)
-    raise AssertionError(f"{task_id} did not reach {statuses}: {task['status']}\n{service.tail()}")
+        return task if task["status"] in statuses else None
+
+    return wait_until(reached, timeout, interval=0.3, message=f"{task_id} to reach {statuses}")
 
 
 def test_console_page_and_static_files(service):
