@@ -85,6 +85,11 @@ class Config(BaseSettings):
     port: int = Field(8084, validation_alias="DATA_PIPELINE_PORT")
     api_token: str | None = Field(None, validation_alias="DATA_PIPELINE_API_TOKEN")
     server_threads: int = 32
+    # Open connections at most (idle ones included), and how long an idle one is kept.
+    server_connection_limit: int = 512
+    server_idle_timeout_seconds: float = 30.0
+    # On SIGTERM: how long requests in flight may take to finish before the process exits.
+    shutdown_grace_seconds: float = 10.0
     max_request_bytes: int = 1024 * 1024
     max_table_list_bytes: int = 256 * 1024
     max_table_list_lines: int = 5000

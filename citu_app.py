@@ -14,13 +14,13 @@ import logging
 import sys
 
 from flask import Flask
-from waitress import serve
 
 from app_config import Config, ConfigError
 from core.task_logging import configure_logging
 from data_pipeline.api.common import API_PREFIX
 from data_pipeline.api.envelope import register_error_handlers
 from data_pipeline.api.health import bp as health_bp
+from data_pipeline.api.lifecycle import GracefulStop
 from data_pipeline.api.routes import register as register_routes
 from data_pipeline.console import register_console
 from data_pipeline.tasks.runtime import Runtime, open_runtime
@@ -60,17 +60,22 @@ def main(argv: list[str] | None = None) -> int:
     config = config.with_overrides(**overrides)
     configure_logging(config.log_level)
     app = create_app(config)
-    logger.info("serving on http://%s:%s%s", config.host, config.port, API_PREFIX)
-    serve(
+    service = GracefulStop(
         app,
+        grace=config.shutdown_grace_seconds,
         host=config.host,
         port=config.port,
         threads=config.server_threads,
+        connection_limit=config.server_connection_limit,
+        channel_timeout=config.server_idle_timeout_seconds,
+        # poll() instead of select(): no limit of 1024 file descriptors on connections.
+        asyncore_use_poll=True,
         channel_request_lookahead=1,
         ident="data-pipeline-api",
         max_request_body_size=config.max_request_bytes + 64 * 1024,
     )
-    return 0
+    logger.info("serving on http://%s:%s%s", config.host, config.port, API_PREFIX)
+    return service.serve()
 
 
 if __name__ == "__main__":

@@ -62,10 +62,14 @@ class Unprocessable(PipelineError):
 
 
 class DatabaseUnavailable(PipelineError):
-    """The pipeline database cannot be reached (maps to 503)."""
+    """The pipeline database cannot be reached (maps to 503, with ``Retry-After``)."""
 
     http_status = 503
     error_type = "database_unavailable"
+
+    def __init__(self, message: str, *, details: dict | None = None, retry_after: int = 5):
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
 
 
 class StepFailed(PipelineError):

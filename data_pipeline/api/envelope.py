@@ -106,7 +106,11 @@ def register_error_handlers(app: Flask) -> None:
     def _pipeline_error(exc: PipelineError):
         if exc.http_status >= 500 and exc.http_status != 503:
             logger.error("internal error: %s", exc.message)
-        return error_response(exc.http_status, exc.message, exc.error_type, exc.details)
+        response, code = error_response(exc.http_status, exc.message, exc.error_type, exc.details)
+        retry_after = getattr(exc, "retry_after", None)
+        if code == 503 and retry_after:
+            response.headers["Retry-After"] = str(int(retry_after))
+        return response, code
 
     @app.errorhandler(ValidationError)
     def _validation_error(exc: ValidationError):

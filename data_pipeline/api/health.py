@@ -24,5 +24,7 @@ def ready():
     try:
         runtime.db.ping()
     except DatabaseUnavailable as exc:
-        return error_response(503, exc.message, exc.error_type)
+        response, code = error_response(503, exc.message, exc.error_type)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response, code
     return ok({"status": "ready", "database": "ok", "vector": runtime.vector_available})

@@ -19,11 +19,13 @@ from datetime import datetime, timezone
 from flask import Blueprint, Response, current_app, request, send_file
 
 from core.errors import InvalidInput, NotFound, PipelineError
+from core.processes import pid_alive
 from core.task_logging import LOG_FILE_NAME
 from data_pipeline.api import schemas, serializers
 from data_pipeline.api.common import config, load_task, query_args, store, task_folder
 from data_pipeline.api.envelope import ok
-from data_pipeline.runs.launcher import HOSTNAME, pid_alive
+from data_pipeline.api.lifecycle import shutting_down
+from data_pipeline.runs.launcher import HOSTNAME
 from data_pipeline.tasks.models import FINISHED_STATUSES, TaskStatus
 
 logger = logging.getLogger(__name__)
@@ -118,7 +120,8 @@ def _event(name: str, data: dict, event_id: int | None = None) -> str:
 
 @bp.get("/tasks/<task_id>/logs/stream")
 def stream_logs(task_id: str):
-    """Live tail (SSE); resumes after ``Last-Event-ID``; ends with an ``end`` event."""
+    """Live tail (SSE); resumes after ``Last-Event-ID``; ends with an ``end`` event (the run is
+    over) or a ``shutdown`` event (the service is stopping: reconnect later)."""
     task = load_task(task_id)
     after = _resume_id()
     level = request.args.get("level")
@@ -132,6 +135,8 @@ def stream_logs(task_id: str):
     slots = stream_slots()
     slots.acquire(max(1, cfg.server_threads - 4))
 
+    stopping = shutting_down()
+
     def generate():
         cursor = after
         started = last_write = time.monotonic()
@@ -139,6 +144,12 @@ def stream_logs(task_id: str):
         yield "retry: 2000\n\n"
         while True:
             if disconnected is not None and disconnected():
+                return
+            if stopping.is_set():  # the service is stopping: the client reconnects later
+                yield _event(
+                    "shutdown",
+                    {"task_id": task.id, "last_id": cursor, "reason": "the service is stopping"},
+                )
                 return
             rows = task_store.query_logs(
                 task.id, level=level, step=step, after_id=cursor, limit=BATCH
@@ -166,7 +177,7 @@ def stream_logs(task_id: str):
             if now - last_write >= PING_SECONDS:
                 last_write = now
                 yield ": ping\n\n"
-            time.sleep(POLL_SECONDS)
+            stopping.wait(POLL_SECONDS)
 
     response = Response(generate(), mimetype="text/event-stream")
     response.call_on_close(slots.release)

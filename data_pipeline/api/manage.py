@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import tempfile
-from pathlib import Path
 
 from flask import Blueprint, request
 
 from core.errors import Conflict, InvalidInput, NotFound, TooLarge
+from core.files import write_text_atomic
 from data_pipeline.api import schemas
 from data_pipeline.api.common import (
     UnsupportedMediaType,
@@ -86,17 +84,6 @@ def _parse(text: str) -> list[str]:
     return names
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".table_list.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @bp.post("/tasks/<task_id>/table-list")
 def set_table_list(task_id: str):
     """Set the table list: JSON ``{"tables": [...]}`` or a multipart ``.txt`` upload."""
@@ -112,7 +99,7 @@ def set_table_list(task_id: str):
         text = format_table_list(names)
     folder = folder_for_new_run(task)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / DEFAULT_TABLE_LIST_FILE, text)
+    write_text_atomic(folder / DEFAULT_TABLE_LIST_FILE, text, newline="\n")
     params = dict(task.parameters or {})
     params["table_list_file"] = DEFAULT_TABLE_LIST_FILE
     params["table_list"] = None

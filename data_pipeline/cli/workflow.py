@@ -15,6 +15,7 @@ from pathlib import Path
 
 from app_config import Config, ConfigError
 from core.errors import InvalidInput, PipelineError
+from core.files import write_text_atomic
 from core.secrets import mask_secrets
 from core.task_logging import CONSOLE_FORMAT, ContextFilter, MaskingFormatter, configure_logging
 from data_pipeline.cli.arguments import UsageError, build_params, read_table_list
@@ -146,7 +147,7 @@ def _untracked(args, config, runtime, params, table_text, display) -> int:
     task_dir = Path(args.output_dir).resolve() if args.output_dir else config.data_root / task_id
     task_dir.mkdir(parents=True, exist_ok=True)
     if table_text is not None:
-        (task_dir / TABLE_LIST_FILE).write_text(table_text, encoding="utf-8")
+        write_text_atomic(task_dir / TABLE_LIST_FILE, table_text)
     report = SchemaWorkflowOrchestrator(
         config,
         params,
@@ -182,7 +183,7 @@ def _tracked(args, config, runtime, existing, params, db_name, table_text, displ
 
     def claimed(task, task_dir: Path, logs) -> None:
         if table_text is not None:
-            (task_dir / TABLE_LIST_FILE).write_text(table_text, encoding="utf-8")
+            write_text_atomic(task_dir / TABLE_LIST_FILE, table_text)
         print(f"task {task.id}: folder {task_dir}", file=sys.stderr)
 
     try:

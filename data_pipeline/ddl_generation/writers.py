@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from core.files import write_text_atomic
 from data_pipeline.ddl_generation.catalog import TableExtras
 from data_pipeline.ddl_generation.ddl_render import render_ddl
 from data_pipeline.ddl_generation.detail_render import incoming_foreign_keys, render_detail
@@ -18,12 +19,6 @@ from data_pipeline.schema.files import DDL_SUFFIX, DETAIL_SUFFIX, file_stems, sa
 from data_pipeline.schema.model import SCHEMA_METADATA_FILE, SchemaMetadata, TableMeta
 
 __all__ = ["DDL_SUFFIX", "DETAIL_SUFFIX", "file_stems", "safe_stem", "write_table_files"]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def write_table_files(
@@ -52,9 +47,9 @@ def write_table_files(
     # Written in place: a half-written file is replaced by the next run, and steps that read
     # these files only start after this step has finished.
     ddl = render_ddl(table, db_name=db_name, extras=extras, known_tables=known_tables)
-    ddl_path.write_text(ddl, encoding="utf-8")
+    write_text_atomic(ddl_path, ddl)
     detail = render_detail(table, db_name=db_name, incoming=incoming, extras=extras)
-    md_path.write_text(detail, encoding="utf-8")
+    write_text_atomic(md_path, detail)
     return [ddl_path, md_path]
 
 
@@ -93,5 +88,5 @@ def save_schema_metadata(meta: SchemaMetadata, folder: Path) -> Path:
 
     head = f'{{"db_name": {dumps(meta.db_name)}, "server_version": {dumps(meta.server_version)}'
     tables = ",\n".join(dumps(_table_dict(t)) for t in meta.tables)
-    _write_atomic(path, f'{head}, "tables": [\n{tables}\n]}}\n')
+    write_text_atomic(path, f'{head}, "tables": [\n{tables}\n]}}\n')
     return path

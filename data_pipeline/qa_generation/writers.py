@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
+from core.files import write_text_atomic
 from data_pipeline.llm.base import QuestionSQL, Theme
 
 METADATA_SQL = "metadata.txt"
@@ -24,14 +24,6 @@ METADATA_DDL = """CREATE TABLE IF NOT EXISTS metadata (
     created_at timestamp DEFAULT now()
 );
 """
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write via a temporary file and rename, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
 
 
 def pair_file_name(db_name: str, stamp: str) -> str:

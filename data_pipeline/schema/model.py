@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.files import write_text_atomic
+
 SCHEMA_METADATA_FILE = "schema_metadata.json"
 
 
@@ -93,12 +95,8 @@ class SchemaMetadata:
 
     def save(self, folder: Path) -> Path:
         path = Path(folder) / SCHEMA_METADATA_FILE
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(
-            json.dumps(asdict(self), ensure_ascii=False, indent=1, default=str), encoding="utf-8"
-        )
-        tmp.replace(path)
-        return path
+        text = json.dumps(asdict(self), ensure_ascii=False, indent=1, default=str)
+        return write_text_atomic(path, text)
 
     @classmethod
     def load(cls, folder: Path) -> SchemaMetadata:

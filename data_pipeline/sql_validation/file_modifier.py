@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+
+from core.files import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -85,12 +86,7 @@ def backup_path(pair_file: Path) -> Path:
 
 def write_json_atomic(path: Path, data) -> None:
     """Write ``data`` as JSON via a temporary file in the same folder, then rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 def modify_pair_file(
@@ -137,7 +133,7 @@ def modify_pair_file(
     write_json_atomic(pair_file, kept)
     result.modified = True
     result.log = Path(log_dir) / f"file_modifications_{stamp}.log"
-    result.log.write_text(_change_log(pair_file, result), encoding="utf-8")
+    write_text_atomic(result.log, _change_log(pair_file, result))
     logger.info(
         "%s: %d SQL replaced by repairs, %d invalid removed (%d -> %d entries); log %s",
         pair_file.name,

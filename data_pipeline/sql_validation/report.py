@@ -14,6 +14,7 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+from core.files import write_text_atomic
 from data_pipeline.sql_validation.repair import RepairOutcome
 from data_pipeline.sql_validation.result import ValidationResult
 
@@ -97,10 +98,8 @@ def write_reports(folder: Path, stamp: str, items: list[dict], meta: dict) -> tu
     report = {"generated_at": datetime.now().isoformat(timespec="seconds"), **meta}
     report.update(totals(items))
     report["items"] = items
-    tmp = report_path.with_name("." + report_path.name + ".tmp")
-    tmp.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(report_path)
-    summary_path.write_text(summary_text(items, meta, report_path.name), encoding="utf-8")
+    write_text_atomic(report_path, json.dumps(report, ensure_ascii=False, indent=1))
+    write_text_atomic(summary_path, summary_text(items, meta, report_path.name))
     return report_path, summary_path
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from psycopg2 import sql as pgsql
 
 from core.db import Database
 from core.errors import StepFailed
+from core.files import atomic_writer
 from core.sql_queries import query
 from data_pipeline.training_load.copy_format import encode_rows
 from data_pipeline.training_load.documents import COLLECTIONS, TrainingDocument
@@ -265,10 +265,8 @@ class TrainingStore:
                 (EMBEDDING_TABLE, "backup_embeddings"),
             ):
                 path = _free_name(out_dir / f"{table}_{stamp}.csv")
-                tmp = path.with_name(path.name + ".part")
-                with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                with atomic_writer(path, newline="") as fh:
                     cur.copy_expert(query(name), fh)
-                os.replace(tmp, path)
                 written.append(path)
         logger.info("backed up the training store to %s", ", ".join(p.name for p in written))
         return written

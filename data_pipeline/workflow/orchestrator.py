@@ -14,6 +14,7 @@ from pathlib import Path
 
 from app_config import Config
 from core.errors import Cancelled, PipelineError
+from core.files import StorageFull
 from core.task_logging import set_log_context
 from data_pipeline.llm import get_llm
 from data_pipeline.schema.table_list import load_table_list
@@ -308,7 +309,7 @@ class SchemaWorkflowOrchestrator:
                     logger.debug("step status not recorded", exc_info=True)
         report = build_report(self, status, error, error_step, started_at, duration)
         path = self.task_dir / RESULT_FILE
-        write_json_atomic(path, report)
+        self._save_report(path, report)
         log = logger.info if status != TaskStatus.FAILED else logger.error
         log("workflow %s in %.1f s%s", status.value, duration, f": {error}" if error else "")
         # The log must be complete (file and table) before the final registration and before
@@ -326,6 +327,14 @@ class SchemaWorkflowOrchestrator:
             logger.warning("the run had already ended as %s; keeping that", actual.value)
             report["status"] = actual.value
             report["note"] = f"the run ended as {actual.value} before it could finish"
-            write_json_atomic(path, report)
+            self._save_report(path, report)
             self.tracker.register_outputs(self.task_dir)
         return report
+
+    def _save_report(self, path: Path, report: dict) -> None:
+        """``task_result.json``; when it cannot be written (a full disk), the outcome is still
+        recorded in the task row, so the run goes on to record it."""
+        try:
+            write_json_atomic(path, report)
+        except StorageFull as exc:
+            logger.error("%s: the run's report is only in the task row", exc.message)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import threading
 import time
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from core.files import write_text_atomic
 from core.secrets import mask_value
 from data_pipeline.schema.table_list import (
     DEFAULT_TABLE_LIST_FILE,
@@ -126,9 +126,7 @@ def json_safe(value):
 
 def write_json_atomic(path: Path, data) -> None:
     """Write JSON so that readers see the old file or the new one, never half of it."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
 def save_table_list(params, task_dir: Path) -> Path | None:
@@ -141,7 +139,7 @@ def save_table_list(params, task_dir: Path) -> Path | None:
         return None  # step 1 reports the invalid entries with their positions
     path = Path(task_dir) / TABLE_LIST_FILE
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        path.write_text(text, encoding="utf-8")
+        write_text_atomic(path, text)
     return path
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import pytest
+import requests
 
 from tests.api_support import (
     ApiServer,
@@ -101,3 +103,36 @@ def test_monitor_of_a_new_server_settles_an_orphaned_run(servers):
     assert time.monotonic() - killed <= HEARTBEAT_TIMEOUT + MONITOR_INTERVAL + 2.5
     assert f"executor process {pid}" in task["error_message"]
     assert "no heartbeat" in task["error_message"]
+
+
+def test_sigterm_ends_log_streams_lets_requests_finish_and_exits_zero(servers):
+    """A stop signal to the API: no new connections, open log streams end with a ``shutdown``
+    event the console understands, the process exits 0, and the executor runs on."""
+    first = servers()
+    r = first.post("/tasks", json=slow_task_body())
+    task_id = r.json()["data"]["task_id"]
+    pid = wait_until(lambda: _running_in_step1(first, task_id), 30)["executor_pid"]
+    events: list[str] = []
+    stream = requests.get(first.url(f"/tasks/{task_id}/logs/stream"), stream=True, timeout=30)
+    assert stream.status_code == 200
+
+    def read() -> None:
+        for line in stream.iter_lines(decode_unicode=True):
+            if line and line.startswith("event:"):
+                events.append(line.split(":", 1)[1].strip())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    wait_until(lambda: "log" in events, 10, message="the stream to carry the run's records")
+    started = time.monotonic()
+    first.proc.send_signal(signal.SIGTERM)
+    assert first.proc.wait(15) == 0
+    assert time.monotonic() - started < 10
+    reader.join(5)
+    assert events[-1] == "shutdown"  # the last thing the stream said; the console reconnects
+    with pytest.raises(requests.ConnectionError):
+        requests.get(first.url("/health"), timeout=2)
+    assert "stopping (SIGTERM)" in first.log() and "stopped" in first.log()
+    os.kill(pid, 0)  # the executor lives on, and the next start finds its run still running
+    second = servers()
+    assert second.task(task_id)["status"] == "running"

@@ -196,6 +196,13 @@ export class LogViewer {
       }
       if (this.onEnd) this.onEnd(info);
     });
+    es.addEventListener("shutdown", () => {
+      // The service is stopping (a restart, a deployment): come back from the last line.
+      es.close();
+      this.source = null;
+      this.setState("service restarting — reconnecting…", "wait");
+      this.retryTimer = setTimeout(() => this.start(), RETRY_MS);
+    });
     es.addEventListener("error", () => {
       if (this.source !== es) return;
       if (es.readyState === EventSource.CLOSED) {
