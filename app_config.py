@@ -80,6 +80,12 @@ class Config(BaseSettings):
     # from DATA_SOURCES (JSON) and SOURCE_<NAME>_URL variables.
     data_sources: Mapping[str, str] = Field(default_factory=lambda: {"demo": DEMO_SOURCE_URL})
     load_demo_source: bool = True
+    # Callers name sources; raw connection strings from API callers only when allowed, and
+    # then only to hosts on the allow-list (names and CIDRs, comma separated) when one is set.
+    allow_raw_connections: bool = False
+    source_host_allowlist: str = ""
+    # Fail a task whose source role is a superuser or may write a listed table.
+    require_readonly_sources: bool = False
 
     host: str = Field("127.0.0.1", validation_alias="DATA_PIPELINE_HOST")
     port: int = Field(8084, validation_alias="DATA_PIPELINE_PORT")
@@ -113,6 +119,8 @@ class Config(BaseSettings):
     enable_file_download: bool = True
     max_download_file_size: int = 100 * 1024 * 1024
     log_level: str = "INFO"
+    # The operator's log: what callers must not read (why a source connection failed, ...).
+    server_log_file: Path = PROJECT_ROOT / "var" / "log" / "server.log"
 
     # LLM: unset base URL -> built-in rule-based provider.
     llm_base_url: str | None = None
@@ -211,7 +219,7 @@ class Config(BaseSettings):
         return env
 
     # Checks -------------------------------------------------------------------------------
-    @field_validator("embedded_pg_dir", "data_root", mode="after")
+    @field_validator("embedded_pg_dir", "data_root", "server_log_file", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return Path(value).expanduser().resolve()
@@ -231,6 +239,11 @@ class Config(BaseSettings):
             if not _SOURCE_NAME.match(name):
                 raise ValueError(f"source name {name!r} must match {_SOURCE_NAME.pattern}")
         return self
+
+    @property
+    def source_hosts(self) -> tuple[str, ...]:
+        """``SOURCE_HOST_ALLOWLIST`` as a tuple of host names and CIDRs."""
+        return tuple(h.strip() for h in self.source_host_allowlist.split(",") if h.strip())
 
     @property
     def uses_embedded_db(self) -> bool:

@@ -16,13 +16,14 @@ import sys
 from flask import Flask
 
 from app_config import Config, ConfigError
-from core.task_logging import configure_logging
+from core.task_logging import configure_logging, configure_server_log
 from data_pipeline.api.common import API_PREFIX
 from data_pipeline.api.envelope import register_error_handlers
 from data_pipeline.api.health import bp as health_bp
 from data_pipeline.api.lifecycle import GracefulStop
 from data_pipeline.api.routes import register as register_routes
 from data_pipeline.console import register_console
+from data_pipeline.sources.connection import isolate_from_libpq_environment
 from data_pipeline.tasks.runtime import Runtime, open_runtime
 
 logger = logging.getLogger("citu_app")
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v}
     config = config.with_overrides(**overrides)
     configure_logging(config.log_level)
+    configure_server_log(config.server_log_file, console=True)
+    isolate_from_libpq_environment()
     app = create_app(config)
     service = GracefulStop(
         app,

@@ -8,6 +8,7 @@ once per step; a filter copies the context onto every record, so messages need n
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -67,6 +68,37 @@ class MaskingFormatter(logging.Formatter):
         # placeholder) so handlers that run later still see the task and step.
         _CONTEXT_FILTER.filter(record)
         return mask_secrets(super().format(record))
+
+
+SERVER_LOGGER = "data_pipeline.server"
+
+
+def server_logger() -> logging.Logger:
+    """Where what only the operator may read goes (e.g. why a source connection failed): the
+    server's own log, never a task's log file or log table, which callers can read."""
+    logger = logging.getLogger(SERVER_LOGGER)
+    logger.propagate = False
+    return logger
+
+
+def configure_server_log(path: Path | None, *, console: bool) -> None:
+    """Send :func:`server_logger` records to ``path`` (appended) and, for a process whose
+    console is the operator's (the service, the command line), to the console."""
+    logger = server_logger()
+    logger.setLevel(logging.INFO)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(path, encoding="utf-8")
+            handler.setFormatter(MaskingFormatter(CONSOLE_FORMAT))
+            logger.addHandler(handler)
+    if console:
+        handler = logging.StreamHandler()
+        handler.setFormatter(MaskingFormatter(CONSOLE_FORMAT))
+        logger.addHandler(handler)
 
 
 def configure_logging(level: str | int = "INFO", *, console: bool = True) -> None:

@@ -20,6 +20,7 @@ from data_pipeline.tasks.runtime import Runtime
 from data_pipeline.tasks.store import TaskStore
 
 API_PREFIX = "/api/v0/data_pipeline"
+MAX_JSON_DEPTH = 32  # nesting levels a request body may have
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -76,17 +77,43 @@ def json_body(model: type[M], *, allow_empty: bool = False) -> M:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise InvalidInput("request body is not valid JSON") from None
+    except RecursionError:
+        raise InvalidInput(
+            f"request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)"
+        ) from None
     if not isinstance(data, dict):
         raise InvalidInput("request body must be a JSON object")
+    _check_json(data, "")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc) from None
 
 
+def _check_json(value, where: str, depth: int = 0) -> None:
+    """Refuse what no field can hold: NUL characters (PostgreSQL text cannot store them) and
+    nesting deeper than any request needs."""
+    if depth > MAX_JSON_DEPTH:
+        raise InvalidInput(f"request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise field_error(where or "body", "contains a NUL character")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise field_error(where or "body", "a key contains a NUL character")
+            _check_json(item, f"{where}.{key}" if where else key, depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json(item, f"{where}[{i}]", depth + 1)
+
+
 def query_args(model: type[M]) -> M:
     """Parse the query string into ``model`` (400 naming the bad parameters)."""
     args = {k: v for k, v in request.args.items()}
+    for key, value in args.items():
+        if "\x00" in key or "\x00" in value:
+            raise field_error(key.replace("\x00", ""), "contains a NUL character")
     try:
         return model.model_validate(args)
     except ValidationError as exc:

@@ -10,14 +10,18 @@ finds them again. A second signal stops at once.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
 import time
 from collections.abc import Iterable
+from typing import ClassVar
 
 from flask import Flask, current_app
+from waitress.channel import HTTPChannel
 from waitress.server import create_server
+from waitress.task import ErrorTask
 from waitress.wasyncore import close_all, dispatcher
 
 logger = logging.getLogger(__name__)
@@ -29,6 +33,37 @@ def shutting_down(app: Flask | None = None) -> threading.Event:
     """The event set when the service is stopping (log streams watch it)."""
     app = app or current_app
     return app.extensions.setdefault(SHUTDOWN_EXTENSION, threading.Event())
+
+
+class JsonErrorTask(ErrorTask):
+    """waitress's own error answers (a body over its size limit, a malformed request line or
+    header) in the API's JSON envelope instead of plain text."""
+
+    _TYPES: ClassVar[dict[int, str]] = {
+        400: "invalid_input", 413: "too_large", 431: "too_large", 501: "not_implemented",
+    }  # fmt: skip
+
+    def execute(self) -> None:
+        error = self.request.error
+        message = "request body too large" if error.code == 413 else str(error.body)
+        body = json.dumps(
+            {
+                "success": False,
+                "code": error.code,
+                "message": message,
+                "data": None,
+                "error": {"type": self._TYPES.get(error.code, "http_error"), "details": {}},
+            }
+        ).encode("utf-8")
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class JsonErrorChannel(HTTPChannel):
+    error_task_class = JsonErrorTask
 
 
 class InFlight:
@@ -93,6 +128,7 @@ class GracefulStop:
         self.inflight = InFlight(app.wsgi_app)
         app.wsgi_app = self.inflight
         self.server = create_server(app, **server_options)
+        self.server.channel_class = JsonErrorChannel
         self._stopping = threading.Event()
 
     def serve(self) -> int:

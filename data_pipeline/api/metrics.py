@@ -23,6 +23,8 @@ from data_pipeline.tasks.store import TaskStore
 
 bp = Blueprint("metrics", __name__)
 
+# Label values are bounded: an invented method or an unknown path must not add series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -104,7 +106,8 @@ def install(app: Flask, task_store: TaskStore) -> RequestMetrics:
         started = g.get("_dp_started")
         route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
         elapsed = time.perf_counter() - started if started else 0.0
-        metrics.observe(request.method, route, response.status_code, elapsed)
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        metrics.observe(method, route, response.status_code, elapsed)
         return response
 
     return metrics

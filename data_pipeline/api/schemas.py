@@ -72,6 +72,9 @@ class TableListRequest(_Request):
     tables: list[str] = Field(min_length=1, max_length=5000)
 
 
+PG_BIGINT_MAX = 2**63 - 1  # the largest id a bigint column holds
+
+
 class TaskListQuery(_Query):
     limit: int = Field(default=20, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=10_000_000)
@@ -95,7 +98,9 @@ class LogQuery(_Query):
     q: str | None = Field(default=None, max_length=200)
     since: datetime | None = Field(default=None, description="ISO 8601")
     until: datetime | None = Field(default=None, description="ISO 8601")
-    after_id: int | None = Field(default=None, ge=0, description="cursor: records after this id")
+    after_id: int | None = Field(
+        default=None, ge=0, le=PG_BIGINT_MAX, description="cursor: records after this id"
+    )
     limit: int = Field(default=100, ge=1, le=1000)
     order: Literal["asc", "desc"] = "asc"
 
@@ -299,8 +304,7 @@ class Source(_Response):
     name: str
     reference: str = Field(description='use as "db_connection"')
     database: str | None = None
-    host: str | None = None
-    dsn: str = Field(description="connection string, password masked")
+    host: str | None = Field(default=None, description='network host, or "local" (a socket)')
 
 
 class SourceTable(_Response):

@@ -111,7 +111,7 @@ def create_task():
     cfg = config()
     params = body.parameters
     key = _idempotency_key()
-    source_dsn = resolve_source(cfg, runtime().pipeline_dsn, params.db_connection)
+    source_dsn = resolve_source(cfg, runtime().pipeline_dsn, params.db_connection, trusted=False)
     db_name = params.db_name or database_name(source_dsn)
     names = _check_table_list(params, start=body.start)
     plan = plan_run(params)

@@ -17,7 +17,13 @@ from app_config import Config, ConfigError
 from core.errors import InvalidInput, PipelineError
 from core.files import write_text_atomic
 from core.secrets import mask_secrets
-from core.task_logging import CONSOLE_FORMAT, ContextFilter, MaskingFormatter, configure_logging
+from core.task_logging import (
+    CONSOLE_FORMAT,
+    ContextFilter,
+    MaskingFormatter,
+    configure_logging,
+    configure_server_log,
+)
 from data_pipeline.cli.arguments import UsageError, build_params, read_table_list
 from data_pipeline.cli.progress import ProgressDisplay
 from data_pipeline.runs.tracked import (
@@ -115,6 +121,8 @@ def _configure_console(verbose: int, display: ProgressDisplay) -> None:
     handler.addFilter(ContextFilter())
     handler.setLevel(level)
     logging.getLogger().addHandler(handler)
+    # The operator at the terminal also reads the server's log (why a connection failed).
+    configure_server_log(None, console=True)
 
 
 def _run(args: argparse.Namespace, display: ProgressDisplay) -> int:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from app_config import Config, ConfigError
 from core.errors import InvalidInput
 from core.secrets import mask_secrets
-from core.task_logging import configure_logging
+from core.task_logging import configure_logging, configure_server_log
 from data_pipeline.runs.heartbeat import CancelSignal
 from data_pipeline.runs.tracked import (
     EXIT_CANCELLED,
@@ -35,6 +35,7 @@ from data_pipeline.runs.tracked import (
     exit_code,
     run_tracked,
 )
+from data_pipeline.sources.connection import isolate_from_libpq_environment
 from data_pipeline.tasks.models import STEP_NAMES, validate_task_id
 from data_pipeline.tasks.runtime import Runtime, open_runtime
 from data_pipeline.workflow.plan import params_for_run
@@ -166,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     # stdout/stderr already go to the task's log file, which the run's file handler also
     # writes: no console handler, or every record would appear twice.
     configure_logging(config.log_level, console=False)
+    configure_server_log(config.server_log_file, console=False)
+    isolate_from_libpq_environment()
     cancel = CancelSignal()
     watchdog = ExitWatchdog(max(1.0, config.cancel_grace_seconds - 1.0))
 

@@ -122,6 +122,7 @@ def run_tracked(
             progress_display=progress_display,
             pipeline_dsn=runtime.pipeline_dsn,
             logs=logs,
+            trusted_source=task.created_by == "manual",
         ).run()
     except RunNotClaimed:
         raise

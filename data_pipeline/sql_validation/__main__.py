@@ -17,13 +17,12 @@ import sys
 from pathlib import Path
 
 from app_config import Config, ConfigError
-from core.demo_db import ensure_demo_database
 from core.errors import Cancelled, InvalidInput, PipelineError
 from core.secrets import mask_secrets
 from data_pipeline.llm import get_llm
 from data_pipeline.sources.registry import database_name, is_demo_source, resolve_source
 from data_pipeline.sql_validation.runner import ValidationSettings, load_pairs, validate_pair_file
-from data_pipeline.tasks.runtime import pipeline_dsn
+from data_pipeline.tasks.runtime import load_demo_source, pipeline_dsn
 
 
 def _parser(config: Config) -> argparse.ArgumentParser:
@@ -57,9 +56,8 @@ def _parser(config: Config) -> argparse.ArgumentParser:
 
 def _resolve(config: Config, spec: str) -> str:
     if is_demo_source(config, spec):
-        admin = pipeline_dsn(config)
-        ensure_demo_database(admin)
-        return resolve_source(config, admin, spec)
+        load_demo_source(config)
+        return resolve_source(config, pipeline_dsn(config), spec)
     return resolve_source(config, None, spec)
 
 

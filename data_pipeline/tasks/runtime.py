@@ -1,6 +1,9 @@
 """Opening the pipeline database for a process: embedded server, migrations, demo source.
 
 Every process (API, executor, command line) starts here, so they all see the same database.
+On the embedded default the server's superuser only prepares things (roles, ownership, the
+``vector`` extension, the demo database); the process then works as ``data_pipeline_app``,
+and the demo source is read as ``demo_reader`` (see :mod:`core.roles`).
 """
 
 from __future__ import annotations
@@ -10,9 +13,12 @@ from dataclasses import dataclass
 
 from app_config import DEMO_SOURCE_URL, Config
 from core.db import Database
-from core.demo_db import ensure_demo_database
+from core.demo_db import DEMO_DB_NAME, ensure_demo_database
 from core.embedded_pg import start_embedded
+from core.errors import error_summary
 from core.migrations import apply_migrations, ensure_vector_extension
+from core.roles import grant_demo_reader, prepare_app_role
+from data_pipeline.sources.connection import protect
 from data_pipeline.tasks.store import TaskStore
 
 logger = logging.getLogger(__name__)
@@ -32,11 +38,28 @@ class Runtime:
         self.db.close()
 
 
-def pipeline_dsn(config: Config, *, keep_running: bool = False) -> str:
-    """The pipeline database's DSN, starting the embedded server when none is configured."""
+# The application role's DSN per embedded data folder, once this process prepared it.
+_APP_DSN: dict[str, str] = {}
+
+
+def admin_dsn(config: Config) -> str:
+    """The DSN that may set the pipeline database up: the configured one, or the embedded
+    server's superuser (started when it does not run yet)."""
     if config.pipeline_database_url:
         return config.pipeline_database_url
-    return start_embedded(config.embedded_pg_dir, keep_running=keep_running)
+    return start_embedded(config.embedded_pg_dir)
+
+
+def pipeline_dsn(config: Config) -> str:
+    """The DSN the process works with: the configured one, or the embedded server's
+    application role (prepared once per process, idempotently)."""
+    if config.pipeline_database_url:
+        return config.pipeline_database_url
+    admin = start_embedded(config.embedded_pg_dir)
+    key = str(config.embedded_pg_dir)
+    if key not in _APP_DSN:
+        _APP_DSN[key] = prepare_app_role(admin)
+    return _APP_DSN[key]
 
 
 def open_runtime(
@@ -55,10 +78,32 @@ def open_runtime(
         apply_migrations(db)
         vector = ensure_vector_extension(db)
     if load_demo if load_demo is not None else (migrate and _wants_demo(config)):
-        ensure_demo_database(dsn)
+        load_demo_source(config)
+    # Neither the pipeline database nor the training store can ever be read as a source.
+    protect(dsn)
+    if config.vector_database_url and config.vector_database_url != dsn:
+        protect(config.vector_database_url)
     return Runtime(
         config=config, db=db, store=TaskStore(db), pipeline_dsn=dsn, vector_available=vector
     )
+
+
+def load_demo_source(config: Config) -> bool:
+    """Create the demo business database (once) and its ``demo_reader`` role; False, with a
+    warning, when the pipeline database's user may not create the role (an external server):
+    the demo source is never read with the pipeline's own role."""
+    admin = admin_dsn(config)
+    ensure_demo_database(admin)
+    try:
+        grant_demo_reader(admin, DEMO_DB_NAME)
+    except Exception as exc:
+        logger.warning(
+            "the demo source needs the role demo_reader, which could not be set up (%s); "
+            "source:demo will not be readable",
+            error_summary(exc),
+        )
+        return False
+    return True
 
 
 def _wants_demo(config: Config) -> bool:

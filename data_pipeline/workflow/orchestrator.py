@@ -60,6 +60,9 @@ class SchemaWorkflowOrchestrator:
         progress_display: called with (percent, step, note) on every progress report.
         pipeline_dsn: the pipeline database (for the demo source and the vectors); started
             or found from the configuration when first needed otherwise.
+        trusted_source: the parameters come from the operator (command line): a connection
+            string is used as given. Runs of tasks created through the API are held to the
+            rules for callers' connection strings (:mod:`data_pipeline.sources.registry`).
         logs: the run's log handlers when the caller opened them already; closed at the end.
     """
 
@@ -77,6 +80,7 @@ class SchemaWorkflowOrchestrator:
         progress_display: Callable[[int, str | None, str | None], None] | None = None,
         pipeline_dsn: str | None = None,
         logs: RunLogging | None = None,
+        trusted_source: bool = True,
     ):
         self.config = config
         self.params = params
@@ -84,6 +88,7 @@ class SchemaWorkflowOrchestrator:
         self.tracker = tracker or Untracked()
         self.force = force
         self.clean = clean
+        self.trusted_source = trusted_source
         self.plan = plan_run(params, steps)
         self._is_cancelled = is_cancelled or (lambda: False)
         self._pipeline_dsn = pipeline_dsn or self.tracker.pipeline_dsn
@@ -154,7 +159,9 @@ class SchemaWorkflowOrchestrator:
 
     def _prepare(self) -> None:
         self.tracker.begin(self.plan.to_run, force=self.force)
-        self.source_dsn = resolve_source(self.config, self._pipeline, self.params.db_connection)
+        self.source_dsn = resolve_source(
+            self.config, self._pipeline, self.params.db_connection, trusted=self.trusted_source
+        )
         self.db_name = self.params.db_name or database_name(self.source_dsn)
         save_table_list(self.params, self.task_dir)
 

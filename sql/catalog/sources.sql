@@ -24,3 +24,13 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%%'
 ORDER BY 1, 2
 LIMIT %(limit)s
+
+-- name: source_identity
+-- Which server and database a source session landed in, and whether it can see the task
+-- tables: a source must never be the pipeline's own database.
+SELECT CASE WHEN has_function_privilege('pg_control_system()', 'EXECUTE')
+            THEN (SELECT system_identifier FROM pg_control_system()) END AS system_identifier,
+       current_database() AS database,
+       EXISTS (SELECT 1 FROM pg_class c
+               WHERE c.relname IN ('data_pipeline_tasks', 'data_pipeline_task_logs')
+                 AND c.relkind IN ('r', 'p')) AS sees_task_tables

@@ -3,6 +3,7 @@ file, leaves the task tables true, and the service keeps answering."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -117,11 +118,9 @@ def test_a_really_full_filesystem(small_disk, store, config, pipeline_db):
     folder = Path(task.output_directory)
     folder.mkdir(parents=True)
     filler = small_disk / "filler"
-    with open(filler, "wb") as fh:  # leave about 8 KiB free: step 1 cannot write its files
-        try:
-            fh.write(b"\0" * (2 * 1024 * 1024 - 8 * 1024))
-        except OSError:
-            pass
+    # Leave about 8 KiB free: step 1 cannot write its files.
+    with open(filler, "wb") as fh, contextlib.suppress(OSError):
+        fh.write(b"\0" * (2 * 1024 * 1024 - 8 * 1024))
     runtime = Runtime(config=config, db=pipeline_db, store=store, pipeline_dsn=pipeline_db.dsn)
     assert run_task(config, task.id, runtime=runtime) == 1
     _assert_told_the_truth(store, task, "ddl_generation", ".")

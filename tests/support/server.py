@@ -45,7 +45,10 @@ class ServiceProcess:
     """
 
     def __init__(self, env: dict[str, str | None], log_path: Path, port: int | None = None):
-        merged = {**clean_environment(), **env}
+        log_path = Path(log_path)
+        # The operator's log of this service goes next to its output (not into the project).
+        server_log = str(log_path.with_name(log_path.stem + "-server.log"))
+        merged = {**clean_environment(), "SERVER_LOG_FILE": server_log, **env}
         self.env = {k: v for k, v in merged.items() if v is not None}
         self.log_path = Path(log_path)
         self.fixed_port = port
