@@ -116,7 +116,7 @@ class Database:
                 conn.close()
         self.discarded += len(victims)
         if victims:
-            logger.info("dropped %d pipeline-database connection(s) that had died", len(victims))
+            logger.debug("dropped %d pipeline-database connection(s) that had died", len(victims))
 
     def _checkin(self, conn, broken: bool) -> None:
         idle = psycopg2.extensions.TRANSACTION_STATUS_IDLE

@@ -95,6 +95,8 @@ class MetadataReader:
         self.statements = 0
         self.warnings: dict[str, list[str]] = {}
         self.extras: dict[str, TableExtras] = {}
+        # Who read the source, and what it could have written (the least-privilege check).
+        self.source_role: dict = {}
         self.parallel = max(1, int(parallel))
         self._lock = threading.Lock()
 
@@ -239,6 +241,11 @@ class MetadataReader:
             )
         conn.commit()
 
+        self.source_role = {
+            "role": server.get("role_name"),
+            "superuser": bool(server.get("is_superuser")),
+            "writable": sorted(name for name, rel in chosen.items() if rel.get("can_write")),
+        }
         by_oid: dict[int, dict[str, list]] = {oid: {"cols": [], "cons": []} for oid in oids}
         for row in col_rows:
             by_oid[row["oid"]]["cols"].append(row)

@@ -53,6 +53,11 @@ def run(ctx: StepContext) -> dict:
         progress=read_progress,
     )
     meta, errors = reader.read(ctx.tables)
+    privilege = _privilege_warning(reader.source_role)
+    if privilege:
+        if ctx.config.require_readonly_sources:
+            raise StepFailed(f"{privilege} (REQUIRE_READONLY_SOURCES is on)")
+        logger.warning("%s", privilege)
     for name, message in errors.items():
         logger.warning("table %s failed: %s", name, message)
 
@@ -104,6 +109,7 @@ def run(ctx: StepContext) -> dict:
         "files_written": len(written) + 1,
         "files": [*written, SCHEMA_METADATA_FILE][:100],
         "warnings": {k: v for k, v in list(reader.warnings.items())[:50]},
+        "source_role": {**reader.source_role, "warning": privilege},
         "catalog_queries": reader.catalog_queries,
         "statements": reader.statements,
         "elapsed_seconds": elapsed,
@@ -117,6 +123,18 @@ def run(ctx: StepContext) -> dict:
         comment_stats["tables"] + comment_stats["columns"],
     )
     return summary
+
+
+def _privilege_warning(role: dict) -> str | None:
+    """What is wrong with the source role's privileges, or None: it should only read."""
+    name = role.get("role") or "the source role"
+    if role.get("superuser"):
+        return f"the source is read as {name}, a superuser: use a read-only role"
+    writable = role.get("writable") or []
+    if writable:
+        shown = ", ".join(writable[:5]) + (" …" if len(writable) > 5 else "")
+        return f"the source role {name} may write listed tables ({shown}): use a read-only role"
+    return None
 
 
 def _failures(errors: dict[str, str]) -> list[dict]:

@@ -76,6 +76,11 @@ class SourcePool:
         settings: dict[str, str | int] = {"statement_timeout": self.statement_timeout_ms}
         if self.autocommit:
             settings.update(self.planner_settings)
+        else:  # execute level: never wait long behind a lock, never stay idle in a transaction
+            settings["lock_timeout"] = min(self.statement_timeout_ms, 2000)
+            settings["idle_in_transaction_session_timeout"] = max(
+                10_000, 2 * self.statement_timeout_ms
+            )
         conn = connect_readonly(
             self.dsn,
             purpose="validator",

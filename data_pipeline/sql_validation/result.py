@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 LEVELS = ("explain", "execute")
 ERROR_KINDS = (
     "syntax", "unknown_table", "unknown_column", "type_error", "not_read_only",
-    "multiple_statements", "timeout", "other",
+    "multiple_statements", "unknown_function", "timeout", "other",
 )  # fmt: skip
 
 _SQLSTATE_KINDS = {

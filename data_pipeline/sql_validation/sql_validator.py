@@ -29,8 +29,9 @@ import psycopg2
 
 from core.errors import error_summary
 from core.secrets import mask_secrets
-from data_pipeline.schema.sql_checks import SQLCheckError, parse_single_select
+from data_pipeline.sql_validation.allowlist import NotAllowed, SourceCatalog, check_allowed
 from data_pipeline.sql_validation.batch import BatchRun
+from data_pipeline.sql_validation.catalog import load_catalog
 from data_pipeline.sql_validation.pool import SourcePool
 from data_pipeline.sql_validation.result import (
     ERROR_KINDS,
@@ -47,6 +48,8 @@ __all__ = [
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
+
+MAX_ERROR_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class SQLValidator:
         )
         self._static_cache: dict[str, _Static] = {}
         self._cache_lock = threading.Lock()
+        self._catalog: SourceCatalog | None = None
+        self._catalog_lock = threading.Lock()
 
     # Lifecycle ---------------------------------------------------------------------------
     def check_connection(self) -> None:
@@ -109,8 +114,20 @@ class SQLValidator:
         self.close()
 
     # Static check ------------------------------------------------------------------------
-    def static_check(self, sql: str) -> _Static:
-        """Lexical guard, then the full parse only when the lexer cannot decide. Cached."""
+    def catalog(self, handle=None) -> SourceCatalog:
+        """The source's functions and operators (read once, on a pool connection)."""
+        with self._catalog_lock:
+            if self._catalog is None:
+                if handle is None:
+                    with self.pool.connection() as own:
+                        self._catalog = load_catalog(own.get())
+                else:
+                    self._catalog = load_catalog(handle.get())
+            return self._catalog
+
+    def static_check(self, sql: str, handle=None) -> _Static:
+        """The lexical guard (one statement, cut where the server will cut it), then the
+        allow-list on PostgreSQL's own parse tree. Cached per SQL text."""
         key = sql if isinstance(sql, str) else ""
         cached = self._static_cache.get(key)
         if cached is not None:
@@ -118,14 +135,21 @@ class SQLValidator:
         guard = inspect_statement(key, backslash_escapes=self.pool.backslash_escapes)
         if not guard.ok:
             result = _Static(False, reason=guard.reason, kind=guard.kind)
-        elif guard.clean:
-            result = _Static(True, body=guard.body)
+        elif self.pool.backslash_escapes and "\\" in guard.body:
+            # The server reads backslashes in '...' as escapes (standard_conforming_strings
+            # off), PostgreSQL's parser used here would not: refuse rather than guess.
+            result = _Static(
+                False,
+                reason="the source has standard_conforming_strings off: SQL with backslashes "
+                "is refused",
+                kind="syntax",
+            )
         else:
             try:
-                parse_single_select(guard.body)
+                check_allowed(guard.body, self.catalog(handle))
                 result = _Static(True, body=guard.body)
-            except SQLCheckError as exc:
-                result = _Static(False, reason=str(exc), kind=static_error_kind(str(exc)))
+            except NotAllowed as exc:
+                result = _Static(False, reason=str(exc), kind=exc.kind)
         with self._cache_lock:
             if len(self._static_cache) > 50_000:
                 self._static_cache.clear()
@@ -141,7 +165,7 @@ class SQLValidator:
         """Check one SQL on a borrowed pool connection (``handle``); a lost connection raises
         ``psycopg2.Error`` (not the SQL's fault: the caller reconnects)."""
         started = time.perf_counter()
-        static = self.static_check(sql)
+        static = self.static_check(sql, handle)
         if not static.ok:
             return ValidationResult(
                 sql, False, static.reason, static.kind, _ms(started), stage="static"
@@ -175,7 +199,9 @@ class SQLValidator:
     def _failure(self, sql: str, exc: psycopg2.Error, started: float) -> ValidationResult:
         kind = error_kind_for(exc.pgcode)
         diag = exc.diag
-        message = (diag.message_primary or "").strip() or error_summary(exc)
+        # One line, bounded: an error text must not carry data out (a value echoed back).
+        message = (diag.message_primary or "").strip().splitlines()[0:1]
+        message = (message[0] if message else error_summary(exc))[:MAX_ERROR_CHARS]
         if kind == "timeout" and "timeout" in message:
             message = f"statement timeout after {self.statement_timeout_ms} ms"
         return ValidationResult(

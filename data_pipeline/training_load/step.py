@@ -1,9 +1,10 @@
 """Step 4, ``training_load``: the task folder's DDL, documentation and question/SQL pairs
 into the pgvector training store (see :mod:`data_pipeline.training_load.vector_store`).
 
-Options: ``backup_vector_tables`` (CSV copies into ``<task>/vector_bak/`` first) and
-``truncate_vector_tables`` (empty the store before loading). Loading the same folder again
-adds no row: ids come from the content.
+Options: ``backup_vector_tables`` (CSV copies of the task's own rows into
+``<task>/vector_bak/`` first) and ``truncate_vector_tables`` (remove the task's own rows before
+loading; rows other tasks loaded too stay). A task never exports or removes the vectors of
+others. Loading the same folder again adds no row: ids come from the content.
 """
 
 from __future__ import annotations
@@ -54,11 +55,9 @@ def missing_inputs(task_dir: Path) -> str | None:
 
 
 def output_files(task_dir: Path) -> list[Path]:
-    """The backups this step wrote (``vector_bak/``); the vectors themselves are in the store."""
-    folder = Path(task_dir) / BACKUP_DIR
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file())
+    """Nothing to clean: the vectors are in the store, and the backups in ``vector_bak/`` may
+    be the only copy of what a truncate removed, so a ``clean`` re-run never deletes them."""
+    return []
 
 
 @contextlib.contextmanager
@@ -108,10 +107,10 @@ def run(ctx: StepContext) -> dict:
         ctx.check_cancelled()
         store.ensure(embedder.dimension)
         if ctx.params.backup_vector_tables:
-            files = store.backup_vector_tables(Path(ctx.task_dir) / BACKUP_DIR)
+            files = store.backup_vector_tables(Path(ctx.task_dir) / BACKUP_DIR, ctx.task_id)
             summary["backup_files"] = [p.relative_to(ctx.task_dir).as_posix() for p in files]
         if ctx.params.truncate_vector_tables:
-            summary["truncated"] = store.truncate_vector_tables(embedder.dimension)
+            summary["truncated"] = store.truncate_vector_tables(embedder.dimension, ctx.task_id)
         store.check_dimension(embedder.dimension, embedder.name)
         ctx.check_cancelled()
         report = load_documents(

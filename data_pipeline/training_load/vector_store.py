@@ -248,41 +248,63 @@ class TrainingStore:
         )
         return {"removed": removed, "kept_shared": kept}
 
-    def backup_vector_tables(self, out_dir: Path) -> list[Path]:
-        """CSV copies of both tables (``COPY ... TO STDOUT``) in ``out_dir``, timestamped."""
+    def backup_vector_tables(self, out_dir: Path, task_id: str | None = None) -> list[Path]:
+        """CSV copies of the collections and of the embedding rows in ``out_dir``, timestamped:
+        only the rows ``task_id`` loaded when given (what a task may export), else all rows."""
         if not self.exists():
             logger.info("no training store tables yet: nothing to back up")
             return []
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         stamp = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+        statements = {COLLECTION_TABLE: (query("backup_collections"), None)}
+        if task_id:
+            scope = {"task_id": task_id, "task_filter": task_filter(task_id)}
+            statements[EMBEDDING_TABLE] = (query("backup_embeddings_for_task"), scope)
+        else:
+            statements[EMBEDDING_TABLE] = (query("backup_embeddings"), None)
         written = []
         with self.db.transaction(dict_rows=False) as cur:
             # One transaction: both files show the same moment (REPEATABLE READ snapshot).
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            for table, name in (
-                (COLLECTION_TABLE, "backup_collections"),
-                (EMBEDDING_TABLE, "backup_embeddings"),
-            ):
+            for table, (statement, params) in statements.items():
                 path = _free_name(out_dir / f"{table}_{stamp}.csv")
+                # COPY takes no bound parameters: the values are quoted into the text.
+                text = cur.mogrify(statement, params).decode() if params else statement
                 with atomic_writer(path, newline="") as fh:
-                    cur.copy_expert(query(name), fh)
+                    cur.copy_expert(text, fh)
                 written.append(path)
         logger.info("backed up the training store to %s", ", ".join(p.name for p in written))
         return written
 
-    def truncate_vector_tables(self, dimension: int | None = None) -> dict[str, int]:
-        """Empty the embedding table (collections stay); when ``dimension`` differs from the
-        column's, re-type the column. Returns the rows removed per collection."""
+    def truncate_vector_tables(
+        self, dimension: int | None = None, task_id: str | None = None
+    ) -> dict[str, int]:
+        """Empty the store of ``task_id``'s rows (rows other tasks loaded too stay, without
+        it), or of every row when no task is given (collections stay). When ``dimension``
+        differs from the column's, re-type the column, which needs an empty store.
+
+        Returns the rows removed per collection.
+        """
         if not self.exists():
             return dict.fromkeys(COLLECTIONS, 0)
-        before = self.counts()
-        with self.db.transaction(dict_rows=False) as cur:
-            cur.execute(pgsql.SQL("TRUNCATE {}").format(pgsql.Identifier(EMBEDDING_TABLE)))
-        if dimension is not None and self.dimension() not in (None, dimension):
+        if task_id:
+            removed = self.purge_task(task_id)["removed"]
+        else:
+            removed = self.counts()
+            with self.db.transaction(dict_rows=False) as cur:
+                cur.execute(pgsql.SQL("TRUNCATE {}").format(pgsql.Identifier(EMBEDDING_TABLE)))
+        current = self.dimension()
+        if dimension is not None and current not in (None, dimension):
+            if self.total():
+                raise StepFailed(
+                    f"the training store still holds other tasks' {current}-dimension vectors: "
+                    f"a task cannot change it to {dimension} dimensions; point "
+                    "VECTOR_DATABASE_URL at another store, or keep the embedding dimension"
+                )
             self._retype(dimension)
-        logger.info("truncated the training store: %s rows removed", before)
-        return before
+        logger.info("emptied the training store of %s: %s rows removed", task_id or "all", removed)
+        return removed
 
     def search(
         self,

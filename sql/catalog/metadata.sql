@@ -4,10 +4,13 @@
 -- views that is slow on big catalogs). Used by data_pipeline/ddl_generation/metadata_reader.py.
 
 -- name: server_info
+-- Also who is reading: a source role should be neither a superuser nor able to write.
 SELECT current_setting('server_version') AS server_version,
        current_setting('server_version_num')::int AS version_num,
        current_database() AS db_name,
-       current_setting('block_size')::int AS block_size;
+       current_setting('block_size')::int AS block_size,
+       current_user::text AS role_name,
+       (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) AS is_superuser;
 
 -- name: relations
 -- Listed names are matched case-insensitively here; the reader prefers the exact match and
@@ -51,6 +54,7 @@ SELECT f.ord, f.oid, f.nspname AS schema_name, f.relname AS table_name, f.relkin
             ELSE pg_relation_size(f.oid) END AS heap_bytes,
        obj_description(f.oid, 'pg_class') AS comment,
        has_table_privilege(f.oid, 'SELECT') AS can_select,
+       has_table_privilege(f.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') AS can_write,
        CASE WHEN f.relkind = 'p' THEN pg_get_partkeydef(f.oid) END AS partition_key
 FROM found f
 LEFT JOIN leaf_stats ls ON ls.root = f.oid

@@ -34,3 +34,19 @@ SELECT CASE WHEN has_function_privilege('pg_control_system()', 'EXECUTE')
        EXISTS (SELECT 1 FROM pg_class c
                WHERE c.relname IN ('data_pipeline_tasks', 'data_pipeline_task_logs')
                  AND c.relkind IN ('r', 'p')) AS sees_task_tables
+
+-- name: source_functions
+-- Every function the source knows, with its volatility (for the validator's allow-list).
+SELECT p.proname, n.nspname, p.provolatile::text
+FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+
+-- name: source_operators
+-- Every operator, with the volatility of the function it calls.
+SELECT o.oprname, n.nspname, p.provolatile::text
+FROM pg_catalog.pg_operator o
+JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
+
+-- name: source_search_path
+-- The schemas an unqualified name is looked up in (pg_catalog first when not listed).
+SELECT current_schemas(true)

@@ -118,3 +118,12 @@ COPY (SELECT uuid, name, cmetadata FROM langchain_pg_collection ORDER BY name)
 COPY (SELECT id, collection_id, embedding, document, cmetadata
         FROM langchain_pg_embedding ORDER BY collection_id, id)
   TO STDOUT WITH (FORMAT csv, HEADER);
+
+-- name: backup_embeddings_for_task
+-- A task's own rows only (every row it loaded, shared ones included): a task never exports
+-- the vectors of others.
+COPY (SELECT id, collection_id, embedding, document, cmetadata
+        FROM langchain_pg_embedding
+       WHERE cmetadata ->> 'task_id' = %(task_id)s OR cmetadata @> %(task_filter)s::jsonb
+       ORDER BY collection_id, id)
+  TO STDOUT WITH (FORMAT csv, HEADER);

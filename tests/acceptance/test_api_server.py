@@ -57,6 +57,8 @@ def server(pg_admin_dsn, template_db, demo_dsn, slow_dsn, tmp_path_factory):
         heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT,
         monitor_interval_seconds=MONITOR_INTERVAL,
         cancel_grace_seconds=GRACE,
+        # A password test sends a connection string, which callers may only when allowed.
+        allow_raw_connections="true",
     ).start()
     yield srv
     srv.stop()

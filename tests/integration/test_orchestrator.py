@@ -266,12 +266,15 @@ def test_run_task_in_process_runs_step_4_and_a_rerun_adds_nothing(
     log_text = (folder / LOG_FILE_NAME).read_text("utf-8")
     assert "[training_load]" in log_text and "workflow partial_completed" in log_text
 
-    # The API's "execute step 4 again": start_run resets the step; clean removes the backups.
+    # The API's "execute step 4 again": start_run resets the step; clean keeps the backups
+    # (they may be the only copy of what a truncate removed).
+    backups = sorted(p.name for p in (folder / "vector_bak").iterdir())
     store.start_run(task.id, steps=["training_load"])
     assert run_task(config, task.id, runtime=runtime, step=4, force=True, clean=True) == 0
     assert _vector_rows(pipeline_dsn) == rows
     second = store.list_executions(task.id)[-1]
-    assert second["force_executed"] and second["files_cleaned"]
+    assert second["force_executed"] and not second["files_cleaned"]
+    assert set(backups) <= {p.name for p in (folder / "vector_bak").iterdir()}
     assert second["execution_result"]["totals"]["inserted"] == 0
     assert second["execution_result"]["totals"]["already_present"] == 6
 

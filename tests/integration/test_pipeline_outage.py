@@ -96,7 +96,7 @@ def _start_run(dsn: str, demo_dsn: str, tmp_path: Path, **settings) -> _Run:
     observer = TaskStore(observer_db)
     task, _ = observer.create_task(
         parameters={
-            "db_connection": demo_dsn,
+            "db_connection": "source:demo",
             "table_list": TABLES,
             "business_context": "高速公路服务区经营分析：服务区、档口、营业收入与车流量",
             "theme_count": 10,

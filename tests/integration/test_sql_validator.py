@@ -372,3 +372,71 @@ def test_a_lost_connection_is_replaced_not_blamed_on_the_sql(shop_dsn, pg_admin_
         killer.join()
     assert all(r.valid for r in results), [r.error for r in results]
     assert "reconnecting" in caplog.text  # the backends really were terminated mid-query
+
+
+# Trust boundaries: what a caller tried at execute level, decided on PostgreSQL's own parse
+# tree (sqlglot read U&"..." identifiers as something else) and refused before it runs.
+MONITOR_LOCK_KEY = 4_729_113_508
+ESCAPES = [
+    ("SELECT CAST(U&\"\\0070g_read_file\"('/etc/hostname') AS int)", "pg_read_file"),
+    ("SELECT U&\"\\0070g_terminate_backend\"({pid})", "pg_terminate_backend"),
+    ("SELECT query_to_xml('select pg_terminate_backend({pid})', true, true, '')",
+     "query_to_xml"),
+    ("SELECT * FROM ts_stat('select to_tsvector(pg_read_file(''/etc/hostname''))')",
+     "ts_stat"),
+    ("SELECT pg_create_physical_replication_slot('dp_escape_slot')",
+     "pg_create_physical_replication_slot"),
+    ("SELECT pg_stat_reset()", "pg_stat_reset"),
+    (f"SELECT pg_advisory_lock({MONITOR_LOCK_KEY})", "pg_advisory_lock"),
+    ("SELECT set_config('default_transaction_read_only', 'off', false)", "set_config"),
+    ("SELECT pg_catalog.pg_ls_dir('.')", "pg_ls_dir"),
+    ("SELECT usename, passwd FROM pg_shadow", "pg_shadow"),
+    ("SELECT no_such_function(1)", "no_such_function"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("level", ["explain", "execute"])
+def test_escapes_found_by_callers_are_refused_before_they_run(shop_dsn, pg_admin_dsn, level):
+    bystander = psycopg2.connect(shop_dsn)  # a connection the escapes tried to kill
+    with bystander.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+    before = fingerprint(shop_dsn)
+    try:
+        with SQLValidator(shop_dsn, level=level, statement_timeout_ms=2000) as validator:
+            results = validator.validate_many([sql.format(pid=pid) for sql, _ in ESCAPES])
+        for (sql, name), result in zip(ESCAPES, results, strict=True):
+            assert not result.valid, sql
+            assert result.stage == "static", (sql, result.error)  # never reached the server
+            assert name in result.error and "\n" not in result.error, (sql, result.error)
+        with bystander.cursor() as cur:  # still alive
+            cur.execute("SELECT 1")
+    finally:
+        bystander.close()
+    admin = psycopg2.connect(pg_admin_dsn)
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_replication_slots")
+            assert cur.fetchone()[0] == 0
+            cur.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+            assert cur.fetchone()[0] == 0
+    finally:
+        admin.close()
+    assert fingerprint(shop_dsn) == before
+
+
+def test_the_allow_list_accepts_what_business_questions_use(shop_dsn):
+    good = [
+        "SELECT city, count(*), round(avg(amount), 2) FROM customer c JOIN orders o "
+        "ON o.customer_id = c.id GROUP BY city ORDER BY 2 DESC",
+        "SELECT date_trunc('month', created_at) AS m, sum(amount) FROM orders GROUP BY 1",
+        "WITH t AS (SELECT customer_id, sum(amount) s FROM orders GROUP BY 1) "
+        "SELECT c.name, t.s, rank() OVER (ORDER BY t.s DESC) FROM t JOIN customer c ON c.id = t.customer_id",
+        "SELECT name FROM customer WHERE name LIKE '客户1%' AND coalesce(city, '') <> ''",
+        "SELECT to_char(now(), 'YYYY-MM'), extract(year FROM current_date), random() < 2",
+        "SELECT * FROM sales.target WHERE goal BETWEEN 50 AND 120",
+        "SELECT state::text, count(*) FILTER (WHERE amount > 10) FROM orders GROUP BY state",
+    ]
+    with SQLValidator(shop_dsn, level="execute") as validator:
+        results = validator.validate_many(good)
+    assert [r.error for r in results] == [None] * len(good)

@@ -406,7 +406,8 @@ def test_backup_then_truncate(tmp_path, config, pipeline_dsn):
     )
     assert again["truncated"] == first["store_counts"]
     assert again["totals"]["inserted"] == n  # emptied first, so everything is new again
-    files = training_step.output_files(folder)
+    assert training_step.output_files(folder) == []  # a clean re-run keeps the backups
+    files = sorted((folder / "vector_bak").iterdir())
     assert [f.parent.name for f in files] == ["vector_bak", "vector_bak"]
     assert sorted(again["backup_files"]) == sorted(f"vector_bak/{f.name}" for f in files)
     emb = next(f for f in files if f.name.startswith("langchain_pg_embedding_"))
