@@ -90,6 +90,8 @@ class Config(BaseSettings):
     host: str = Field("127.0.0.1", validation_alias="DATA_PIPELINE_HOST")
     port: int = Field(8084, validation_alias="DATA_PIPELINE_PORT")
     api_token: str | None = Field(None, validation_alias="DATA_PIPELINE_API_TOKEN")
+    # Callers by token: JSON {"name": {"sha256": "<hex>", "role": "viewer|operator|admin"}}.
+    api_tokens: str = ""
     server_threads: int = 32
     # Open connections at most (idle ones included), and how long an idle one is kept.
     server_connection_limit: int = 512

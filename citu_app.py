@@ -62,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(config.log_level)
     configure_server_log(config.server_log_file, console=True)
     isolate_from_libpq_environment()
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     service = GracefulStop(
         app,
         grace=config.shutdown_grace_seconds,

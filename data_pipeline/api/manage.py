@@ -10,6 +10,7 @@ from flask import Blueprint, request
 from core.errors import Conflict, InvalidInput, NotFound, TooLarge
 from core.files import write_text_atomic
 from data_pipeline.api import schemas
+from data_pipeline.api.auth import require_owner_or_admin
 from data_pipeline.api.common import (
     UnsupportedMediaType,
     config,
@@ -151,6 +152,7 @@ def _purge_training_data(task_id: str) -> tuple[dict[str, int], int]:
 def delete_task(task_id: str):
     """Delete a task: rows, folder and, with ``purge_training_data=true``, its vectors."""
     task = load_task(task_id)
+    require_owner_or_admin(task.created_by, f"delete task {task.id}")
     args = query_args(schemas.DeleteQuery)
     cancelled = False
     if task.status == TaskStatus.RUNNING:

@@ -54,6 +54,7 @@ ROUTES: list[tuple] = [
     ("get", "/tasks/{task_id}/files/download/{filename}", "Download a file of the task",
      None, None, None, (400, 403, 404, 413)),
     ("get", "/sources", "Named business databases", None, None, schemas.SourceList, ()),
+    ("get", "/whoami", "The caller's name and role", None, None, schemas.Caller, ()),
     ("get", "/sources/{name}/tables", "Tables of a named source", None, None,
      schemas.SourceTables, (404, 503)),
     ("get", "/metrics", "Prometheus metrics (text format)", None, None, None, ()),

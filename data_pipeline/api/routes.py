@@ -24,7 +24,9 @@ from data_pipeline.tasks.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
-CHILDREN = (tasks.bp, manage.bp, logs.bp, files.bp, sources.bp, metrics.bp, openapi.bp)
+CHILDREN = (
+    tasks.bp, manage.bp, logs.bp, files.bp, sources.bp, metrics.bp, openapi.bp, auth.bp,
+)  # fmt: skip
 
 
 def register(app: Flask, config: Config, runtime: Runtime) -> None:
@@ -39,11 +41,12 @@ def register(app: Flask, config: Config, runtime: Runtime) -> None:
     app.url_map.merge_slashes = False
     app.register_blueprint(api)
     metrics.install(app, runtime.store)
+    app.extensions["data_pipeline_callers"] = auth.parse_tokens(config.api_tokens, config.api_token)
     launcher = Launcher(config, runtime.store)
     app.extensions["data_pipeline_launcher"] = launcher
     if config.monitor_enabled:
         monitor = Monitor(config, runtime.store, runtime.pipeline_dsn, launcher=launcher)
         app.extensions["data_pipeline_monitor"] = monitor
         monitor.start()
-    if config.api_token:
-        logger.info("API token required on every route but /health and /ready")
+    if app.extensions["data_pipeline_callers"]:
+        logger.info("API tokens required on every route but /health and /ready")

@@ -79,7 +79,9 @@ class TaskListQuery(_Query):
     limit: int = Field(default=20, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=10_000_000)
     status: str | None = Field(default=None, max_length=20)
-    created_by: Literal["api", "manual", "system"] | None = None
+    created_by: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,49}$", description="who created it"
+    )
     db_name: str | None = Field(default=None, max_length=100)
     task_type: str | None = Field(default=None, max_length=50)
     q: str | None = Field(default=None, max_length=200)
@@ -314,6 +316,12 @@ class SourceTable(_Response):
     kind: str
     comment: str | None = None
     estimated_rows: int | None = None
+
+
+class Caller(_Response):
+    name: str = Field(description='the token\'s name ("anonymous" when the API is open)')
+    role: Literal["viewer", "operator", "admin"]
+    authenticated: bool
 
 
 class SourceList(_Response):

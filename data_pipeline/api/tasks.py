@@ -7,10 +7,11 @@ import re
 import time
 from datetime import datetime
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 
 from core.errors import Conflict, InvalidInput, NotFound, PipelineError
 from data_pipeline.api import schemas, serializers
+from data_pipeline.api.auth import current_caller
 from data_pipeline.api.common import (
     config,
     field_error,
@@ -128,7 +129,7 @@ def create_task():
         data_root=cfg.data_root,
         task_type=body.task_type,
         task_name=body.task_name,
-        created_by="api",
+        created_by=current_caller().created_by,
         db_name=db_name,
         business_context=params.business_context,
         idempotency_key=key,
@@ -173,6 +174,8 @@ def _created_answer(task: Task, *, created: bool, pid: int | None):
 def list_tasks():
     """Tasks, newest first by default, with filters and the total count."""
     args = query_args(schemas.TaskListQuery)
+    if args.created_by is not None:
+        _check_creator(args.created_by)
     tasks, total = store().list_tasks(**args.model_dump(), summary=True)
     return ok(
         {
@@ -181,6 +184,21 @@ def list_tasks():
             "limit": args.limit,
             "offset": args.offset,
         }
+    )
+
+
+def _check_creator(name: str) -> None:
+    """400 for a ``created_by`` filter naming nobody: not a kind of creator, not a configured
+    caller, and not the creator of any task."""
+    known = {"api", "manual", "system"}
+    known |= {c.name for c in current_app.extensions.get("data_pipeline_callers", {}).values()}
+    if name in known or name in store().creators():
+        return
+    raise field_error(
+        "created_by",
+        "unknown creator",
+        f"invalid request: created_by: unknown creator {name!r} (api, manual, system or a "
+        "token's name)",
     )
 
 

@@ -376,6 +376,10 @@ class TaskStore:
     def apply_log_retention(self, days: int) -> int:
         return int(self.db.fetch_one("apply_log_retention", {"days": days})["deleted"])
 
+    def creators(self) -> set[str]:
+        """Every ``created_by`` value that has tasks."""
+        return {row["created_by"] for row in self.db.fetch_all("task_creators")}
+
     def count_by_status(self) -> dict[str, int]:
         counts = {s.value: 0 for s in TaskStatus}
         for row in self.db.fetch_all("count_tasks_by_status"):

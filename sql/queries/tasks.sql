@@ -160,6 +160,10 @@ SELECT task_id, output_directory FROM cleanup_old_data_pipeline_tasks(%(days)s);
 -- name: apply_log_retention
 SELECT cleanup_old_data_pipeline_logs(%(days)s) AS deleted;
 
+-- name: task_creators
+-- Everyone who created a task (the created_by filter accepts these names).
+SELECT DISTINCT created_by FROM data_pipeline_tasks;
+
 -- name: count_tasks_by_status
 SELECT status, count(*) AS n FROM data_pipeline_tasks GROUP BY status;
 

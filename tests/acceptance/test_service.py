@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from core.embedded_pg import start_embedded, stop_embedded
+from tests.api_support import wait_until
 from tests.support.server import PROJECT_ROOT, ServiceProcess, free_port
 
 TASK_TABLES = {
@@ -133,3 +134,57 @@ def test_a_route_module_that_fails_to_import_stops_the_start(tmp_path):
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{port}/api/v0/data_pipeline/ready", timeout=2)
     assert not (tmp_path / "pgdata").exists()  # it stopped before touching anything
+
+
+def test_the_embedded_default_runs_with_least_privilege(home):
+    """``make run``: the service works as data_pipeline_app, the demo is read as demo_reader,
+    and a demo task still completes through source:demo."""
+    service = ServiceProcess(_env(home), home / "service-roles.log").start(timeout=60)
+    try:
+        body = {
+            "task_name": "最小权限 demo",
+            "parameters": {
+                "db_connection": "source:demo",
+                "business_context": "高速公路服务区经营分析",
+                "table_list": ["service_area", "stall", "business_type", "daily_revenue"],
+            },
+        }
+        r = requests.post(service.url("/tasks"), json=body, timeout=10)
+        assert r.status_code == 201, r.text
+        task_id = r.json()["data"]["task_id"]
+
+        def finished():
+            data = requests.get(service.url(f"/tasks/{task_id}"), timeout=10).json()["data"]
+            return data if data["status"] not in ("pending", "running") else None
+
+        task = wait_until(finished, 90, message="the demo task")
+        assert task["status"] == "completed", task["error_message"]
+        step1 = task["result"]["steps"]["ddl_generation"]["summary"]["source_role"]
+        assert step1["role"] == "demo_reader" and step1["superuser"] is False
+        assert step1["writable"] == [] and step1["warning"] is None
+        sources = requests.get(service.url("/sources"), timeout=10).json()["data"]["sources"]
+        assert sources == [
+            {
+                "name": "demo",
+                "reference": "source:demo",
+                "database": "demo_business",
+                "host": "local",
+            }
+        ]
+    finally:
+        service.stop()
+    admin = start_embedded(home / "pgdata")
+    owners = dict(
+        _catalog(
+            admin,
+            "SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c"
+            " WHERE c.relname LIKE 'data_pipeline_%' AND c.relkind = 'r'",
+        )
+    )
+    assert owners and set(owners.values()) == {"data_pipeline_app"}
+    roles = dict(_catalog(admin, "SELECT rolname, rolsuper FROM pg_roles WHERE rolname IN"
+                                 " ('data_pipeline_app', 'demo_reader')"))  # fmt: skip
+    assert roles == {"data_pipeline_app": False, "demo_reader": False}
+    reader = admin.replace("postgres:@", "demo_reader@")
+    with pytest.raises(psycopg2.OperationalError, match="permission denied"):
+        psycopg2.connect(reader).close()  # the pipeline database does not let it in

@@ -1,5 +1,5 @@
 // Entry point: hash routing between the three views, and the API status light.
-import { API } from "./api.js";
+import { API, get } from "./api.js";
 import { h, replaceChildren } from "./dom.js";
 import { renderTaskList } from "./views/list.js";
 import { renderNewTask } from "./views/new_task.js";
@@ -62,10 +62,24 @@ async function pollReady() {
   }
 }
 
+/** Who the API says we are: a token's name and role (viewers cannot change anything). */
+async function showWhoAmI() {
+  const badge = document.getElementById("whoami");
+  try {
+    const me = await get("/whoami");
+    badge.textContent = me.authenticated ? `${me.name} · ${me.role}` : "open access";
+    badge.dataset.role = me.role;
+    document.body.dataset.role = me.role;
+  } catch {
+    badge.textContent = "";
+  }
+}
+
 window.addEventListener("hashchange", route);
 window.addEventListener("DOMContentLoaded", () => {
   if (!window.location.hash) window.location.replace("#/tasks");
   route();
+  showWhoAmI();
   pollReady();
   setInterval(pollReady, 15000);
 });
