@@ -277,3 +277,52 @@ def test_demo_reader_can_read_the_demo_and_nothing_else(pg_admin_dsn, demo_dsn):
     for other in ("postgres", "template1"):
         with pytest.raises(psycopg2.OperationalError, match="permission denied"):
             psycopg2.connect(reader.replace(parse_dsn(demo_dsn)["dbname"], other)).close()
+
+
+def test_a_source_role_that_may_write_is_warned_about_or_refused(tmp_path, demo_dsn, pg_admin_dsn):
+    from app_config import Config
+    from core.errors import StepFailed
+    from core.roles import grant_demo_reader
+    from data_pipeline.ddl_generation import step as ddl_step
+    from data_pipeline.llm.builtin import BuiltinLLM
+    from data_pipeline.workflow.context import StepContext
+    from data_pipeline.workflow.params import WorkflowParams
+
+    def ctx(folder: Path, dsn: str, **settings) -> StepContext:
+        return StepContext(
+            task_dir=folder,
+            config=Config(data_root=tmp_path, **settings),
+            params=WorkflowParams(db_connection="source:x", business_context=CONTEXT),
+            source_dsn=dsn,
+            db_name="demo_business",
+            llm=BuiltinLLM(),
+            tables=["service_area"],
+        )
+
+    summary = ddl_step.run(ctx(tmp_path / "a", demo_dsn))  # the session's superuser
+    assert summary["source_role"]["superuser"] is True
+    assert "superuser" in summary["source_role"]["warning"]
+    with pytest.raises(StepFailed, match=r"superuser.*REQUIRE_READONLY_SOURCES"):
+        ddl_step.run(ctx(tmp_path / "b", demo_dsn, require_readonly_sources=True))
+    reader = grant_demo_reader(pg_admin_dsn, parse_dsn(demo_dsn)["dbname"])
+    summary = ddl_step.run(ctx(tmp_path / "c", reader, require_readonly_sources=True))
+    assert summary["source_role"] == {
+        "role": "demo_reader", "superuser": False, "writable": [], "warning": None,
+    }  # fmt: skip
+
+
+def test_the_service_makes_libpq_ignore_the_environment(monkeypatch):
+    from data_pipeline.sources.connection import isolate_from_libpq_environment
+
+    monkeypatch.setenv("PGPASSWORD", "from-the-environment")
+    monkeypatch.setenv("PGHOST", "elsewhere.example")
+    monkeypatch.setenv("PGSERVICE", "prod")
+    for name in ("PGPASSFILE", "PGSERVICEFILE", "PGSYSCONFDIR"):  # restored after the test
+        monkeypatch.setenv(name, "/tmp/anything")
+    removed = isolate_from_libpq_environment()
+    import os
+
+    assert {"PGPASSWORD", "PGHOST", "PGSERVICE"} <= set(removed)
+    assert not {"PGPASSWORD", "PGHOST", "PGSERVICE"} & set(os.environ)
+    for name in ("PGPASSFILE", "PGSERVICEFILE"):
+        assert not Path(os.environ[name]).exists()  # libpq finds no password or service file
