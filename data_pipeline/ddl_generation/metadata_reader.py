@@ -17,6 +17,7 @@ are not held across the whole run.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -40,6 +41,8 @@ from data_pipeline.ddl_generation.table_data import (
     CountingTupleCursor,
     DataSettings,
     TableDataReader,
+    TableJob,
+    plan_batches,
 )
 from data_pipeline.schema.model import SchemaMetadata, TableMeta
 from data_pipeline.schema.table_list import split_qualified
@@ -148,8 +151,9 @@ class MetadataReader:
         return meta, errors
 
     def _read_all_data(self, conns: list, tables: list[TableMeta], infos, stats) -> None:
-        """Run the data queries of every table, spread over up to ``parallel`` connections;
-        progress and cancellation are handled here, in the calling thread."""
+        """Run the data queries of every table, a batch of tables per statement, spread over
+        up to ``parallel`` connections; progress and cancellation are handled here, in the
+        calling thread, between batches."""
         total = len(tables)
         if self.is_cancelled():
             raise Cancelled("the run was cancelled")
@@ -158,19 +162,25 @@ class MetadataReader:
         while len(conns) < wanted:
             conns.append(self.connect())
         settings = DataSettings(self.sample_rows, self.exact_count_max_rows, self.enum_max_distinct)
-        todo, finished, stop = deque(tables), queue.Queue(), threading.Event()
+        jobs = [
+            TableJob(table, *infos[table.qualified_name], stats.get(table.qualified_name, {}))
+            for table in tables
+        ]
+        # At least two batches per connection, so that the connections finish together.
+        per_batch = math.ceil(total / (2 * len(conns))) if total else 1
+        todo = deque(plan_batches(jobs, settings, per_batch))
+        finished, stop = queue.Queue(), threading.Event()
 
         def work(conn) -> None:
             reader = TableDataReader(conn, settings, self._warn)
             try:
                 while not stop.is_set():
                     try:
-                        table = todo.popleft()
+                        batch = todo.popleft()
                     except IndexError:
                         return
-                    info, base_types = infos[table.qualified_name]
-                    reader.read(table, info, base_types, stats.get(table.qualified_name, {}))
-                    finished.put(table)
+                    reader.read_batch(batch)
+                    finished.put(len(batch))
             except BaseException:
                 stop.set()  # the other workers stop too; the error is raised below
                 raise
@@ -180,8 +190,7 @@ class MetadataReader:
             futures = [pool.submit(work, conn) for conn in conns]
             while done < total and not stop.is_set():
                 try:
-                    finished.get(timeout=0.2)
-                    done += 1
+                    done += finished.get(timeout=0.2)
                     self.progress(done, total)
                 except queue.Empty:
                     if all(f.done() for f in futures):

@@ -14,12 +14,10 @@ import re
 import uuid
 from typing import Any
 
-from psycopg2 import sql
-
 from data_pipeline.schema.model import ColumnMeta, TableMeta
 
 ENUM_SCAN_ROWS = 10_000  # rows looked at to confirm an enum-like column
-MAX_ENUM_CANDIDATES = 60  # per table, so a very wide table stays one cheap query
+MAX_ENUM_CANDIDATES = 60  # per table: one cheap query, below json_build_array's 100 arguments
 MAX_TEXT_CHARS = 200  # longer sample values are truncated
 COLUMN_SAMPLES = 10  # distinct sample values kept per column
 SAMPLE_SEED = 7  # REPEATABLE seed: the same data gives the same samples run after run
@@ -66,15 +64,15 @@ def json_safe(value: Any) -> Any:
     return json_safe(str(value))
 
 
-def select_expr(col: ColumnMeta, base_type: str) -> sql.Composable | None:
-    """What to select of a column for samples: None for binary data; text-like values are
-    cut in SQL so a huge document never travels over the wire."""
-    ident = sql.Identifier(col.name)
+def select_expr(col: ColumnMeta, base_type: str) -> str | None:
+    """What to select of a column for samples (SQL text): None for binary data; text-like
+    values are cut in SQL so a huge document never travels over the wire."""
+    ident = '"' + col.name.replace('"', '""') + '"'
     if base_type == "bytea":
         return None
     if col.category in ("integer", "numeric", "date", "timestamp", "boolean", "enum"):
         return ident
-    return sql.SQL("left({}::text, {})").format(ident, sql.Literal(MAX_TEXT_CHARS + 1))
+    return f"left({ident}::text, {MAX_TEXT_CHARS + 1})"
 
 
 def sample_percent(estimated_rows: int, wanted_rows: int) -> float:

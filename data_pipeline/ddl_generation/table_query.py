@@ -1,74 +1,89 @@
-"""One SQL statement for a table's data facts: bounded count, enum check and sample together.
+"""The SQL of tables' data facts: bounded count, enum-like check and sample, several tables per
+statement.
 
-Reading a table's data takes a count, a sample and an enum-like check. Sent separately
-they cost three round trips per table, which is most of step 1's time on hundreds of small
-tables; :func:`table_query` joins the parts that are wanted into one statement::
+Reading a table's data takes a count, a sample and an enum-like check. Sent one table at a
+time they cost a round trip (and a transaction) per table, which is most of step 1's time on
+hundreds of small tables; :func:`table_query` joins the parts wanted of one table into one
+``SELECT`` returning a single row ``(index, json)``, and :func:`batch_statement` joins the
+SELECTs of several tables with ``UNION ALL``, so a batch of tables is one round trip::
 
-    SELECT c.n, e.e0, e.e1, …, r._dp_present, r.c0, …
-    FROM (SELECT 1) AS base
-    CROSS JOIN (SELECT count(*) AS n FROM (SELECT 1 FROM t LIMIT N+1) AS x) AS c
-    CROSS JOIN (WITH s AS MATERIALIZED (SELECT <candidates> FROM t … LIMIT 10000)
-                SELECT (SELECT count(*) FROM s) AS e0, (SELECT count(col) FROM s) AS e1,
-                       ARRAY(<most frequent values of col>) AS e2, …) AS e
-    LEFT JOIN LATERAL (SELECT 1 AS _dp_present, c0, … FROM (<pool of rows>) AS sub
-                       ORDER BY md5(sub._dp_ctid::text) LIMIT 20) AS r ON true
+    SELECT 0 AS i, json_build_array(
+        (SELECT count(*) FROM (SELECT 1 FROM t LIMIT N+1) AS x),
+        (WITH s AS MATERIALIZED (SELECT <candidates> FROM t … LIMIT 10000)
+         SELECT json_build_array((SELECT json_build_array(count(*), count(col), …) FROM s),
+                                 json_build_array(ARRAY(<most frequent values of col>), …))),
+        (SELECT json_agg(to_json(ROW(c0, …)) ORDER BY _dp_o) FROM (<pool of rows, ordered by
+         md5(ctid), LIMIT 20>) AS z))::text AS j
+    UNION ALL SELECT 1 AS i, json_build_array(…)::text AS j …
+
+Rows travel as JSON because the tables of a batch have different columns; numbers are read
+back as ``Decimal`` so no digit is lost, and dates and times come as ISO 8601 text.
 
 Every part is bounded: the count stops at ``N + 1`` rows, the enum check reads at most
-ENUM_SCAN_ROWS rows and the sample pool at most ``sample_pool`` rows (from a TABLESAMPLE on
-large tables). Each part can also be built alone (the fallback when the joint query fails).
+ENUM_SCAN_ROWS rows and the sample pool at most ``sample_pool`` rows (from a repeatable
+TABLESAMPLE on large tables), so the same data gives the same sample run after run.
+
+The SQL is built as plain text (identifiers always double-quoted, literals only numbers that
+are formatted here): composing it with ``psycopg2.sql`` cost more than running it.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-
-from psycopg2 import sql
+from decimal import Decimal
 
 from data_pipeline.ddl_generation.sampling import ENUM_SCAN_ROWS, SAMPLE_SEED, select_expr
 from data_pipeline.schema.model import ColumnMeta, TableMeta
 
 
-def relation(table: TableMeta) -> sql.Composable:
-    return sql.Identifier(table.schema, table.name)
+def ident(name: str) -> str:
+    """An identifier, always quoted (any name is valid that way)."""
+    return '"' + name.replace('"', '""') + '"'
 
 
-def source(table: TableMeta, percent: float | None) -> sql.Composable:
+def relation(table: TableMeta) -> str:
+    return f"{ident(table.schema)}.{ident(table.name)}"
+
+
+def source(table: TableMeta, percent: float | None) -> str:
     """The table, with a repeatable ``TABLESAMPLE SYSTEM`` when ``percent`` is below 100."""
     if percent is None or percent >= 100:
         return relation(table)
-    return sql.SQL("{} TABLESAMPLE SYSTEM ({}) REPEATABLE ({})").format(
-        relation(table), sql.Literal(round(percent, 6)), sql.Literal(SAMPLE_SEED)
-    )
+    return f"{relation(table)} TABLESAMPLE SYSTEM ({percent:.6f}) REPEATABLE ({int(SAMPLE_SEED)})"
 
 
 @dataclass
 class TableQuery:
-    """A built statement and how to read its result."""
+    """A built ``SELECT`` (one row: ``index``, JSON text) and how to read its answer."""
 
-    query: sql.Composable
+    index: int
+    query: str
     count: bool = False
     candidates: list[ColumnMeta] = field(default_factory=list)
     sample_names: list[str] = field(default_factory=list)
 
-    def parse(self, rows: list[tuple]) -> tuple[int | None, tuple | None, list[tuple]]:
-        """``(count, enum row, sample rows)`` from the result rows (there is always one)."""
-        first, i = rows[0], 0
-        count = enum_row = None
-        if self.count:
-            count, i = first[0], 1
-        if self.candidates:
-            width = 1 + 2 * len(self.candidates)
-            enum_row, i = tuple(first[i : i + width]), i + width
-        samples = []
-        if self.sample_names:
-            samples = [row[i + 1 :] for row in rows if row[i] is not None]
-        return count, enum_row, samples
+    def parse(self, payload: str | None) -> tuple[int | None, tuple | None, list[tuple]]:
+        """``(count, enum row, sample rows)`` from the JSON text of the row.
+
+        The enum row is ``(rows looked at, non-null count of candidate 1, its most frequent
+        values, non-null count of candidate 2, …)``, as :func:`sampling.apply_distinct` reads it.
+        """
+        count, enum_json, sample_json = json.loads(payload, parse_float=Decimal)
+        enum_row = None
+        if self.candidates and enum_json is not None:
+            counts, values = enum_json
+            pairs = zip(counts[1:], values, strict=True)
+            enum_row = (counts[0], *(x for pair in pairs for x in pair))
+        samples = [tuple(row.values()) for row in sample_json or ()]
+        return (count if self.count else None), enum_row, samples
 
 
 def table_query(
     table: TableMeta,
     base_types: dict[str, str],
     *,
+    index: int = 0,
     count_limit: int | None = None,
     candidates: list[ColumnMeta] | None = None,
     max_distinct: int = 20,
@@ -78,9 +93,10 @@ def table_query(
     sample_percent: float | None = None,
     shuffle: bool = True,
 ) -> TableQuery | None:
-    """The statement reading the wanted parts (None when no part is wanted).
+    """The ``SELECT`` reading the wanted parts of ``table`` (None when no part is wanted).
 
     Args:
+        index: the first value of the row, telling the tables of a batch apart.
         count_limit: count rows up to ``count_limit + 1`` (None: no count).
         candidates: text columns to check for a small set of values.
         enum_percent / sample_percent: TABLESAMPLE percentage for the part (None: no sampling).
@@ -89,92 +105,88 @@ def table_query(
         shuffle: pick the sample in a pseudo-random but repeatable order (needs ``ctid``, so
             only for tables and materialized views); otherwise the first rows are taken.
     """
-    selects: list[sql.Composable] = []
-    joins: list[sql.Composable] = []
-    built = TableQuery(query=sql.SQL(""))
+    built = TableQuery(index=int(index), query="")
+    count_sql = enum_sql = sample_sql = "NULL"
     if count_limit is not None:
-        joins.append(
-            sql.SQL(
-                "CROSS JOIN (SELECT count(*) AS n FROM (SELECT 1 FROM {} LIMIT {}) AS x) AS c"
-            ).format(relation(table), sql.Literal(count_limit + 1))
+        count_sql = (
+            f"(SELECT count(*) FROM (SELECT 1 FROM {relation(table)}"
+            f" LIMIT {int(count_limit) + 1}) AS x)"
         )
-        selects.append(sql.SQL("c.n"))
         built.count = True
     if candidates:
-        joins.append(sql.SQL("CROSS JOIN ({}) AS e").format(
-            _enum_part(table, candidates, max_distinct, enum_percent)
-        ))  # fmt: skip
-        selects += [sql.Identifier("e", f"e{j}") for j in range(1 + 2 * len(candidates))]
+        enum_sql = _enum_part(table, candidates, max_distinct, enum_percent)
         built.candidates = list(candidates)
     if sample_n > 0:
         exprs, names = [], []
         for col in table.columns:
             expr = select_expr(col, base_types.get(col.name, ""))
             if expr is not None:
-                exprs.append(sql.SQL("{} AS {}").format(expr, sql.Identifier(f"c{len(names)}")))
+                exprs.append(f"{expr} AS c{len(names)}")
                 names.append(col.name)
         if names:
-            joins.append(
-                sql.SQL("LEFT JOIN LATERAL ({}) AS r ON true").format(
-                    _sample_part(table, exprs, len(names), sample_n, sample_pool,
-                                 sample_percent, shuffle)
-                )
-            )  # fmt: skip
-            selects.append(sql.Identifier("r", "_dp_present"))
-            selects += [sql.Identifier("r", f"c{j}") for j in range(len(names))]
+            sample_sql = _sample_part(
+                table, exprs, len(names), sample_n, sample_pool, sample_percent, shuffle
+            )
             built.sample_names = names
-    if not selects:
+    if not (built.count or built.candidates or built.sample_names):
         return None
-    built.query = sql.SQL("SELECT {} FROM (SELECT 1) AS base {}").format(
-        sql.SQL(", ").join(selects), sql.SQL(" ").join(joins)
+    built.query = (
+        f"SELECT {built.index} AS i,"
+        f" json_build_array({count_sql}, {enum_sql}, {sample_sql})::text AS j"
     )
     return built
 
 
+def batch_statement(queries: list[TableQuery]) -> str:
+    """One statement answering every query of ``queries``: a row per table."""
+    return "\nUNION ALL ".join(q.query for q in queries)
+
+
 def _enum_part(
     table: TableMeta, columns: list[ColumnMeta], max_distinct: int, percent: float | None
-) -> sql.Composable:
-    """Per candidate: non-null count and most frequent values (at most ``max_distinct + 1``)
-    among at most ENUM_SCAN_ROWS sampled rows; e0 is the number of rows looked at."""
-    idents = [sql.Identifier(c.name) for c in columns]
-    parts = [sql.SQL("(SELECT count(*) FROM s) AS e0")]
-    for i, ident in enumerate(idents):
-        count_alias, values_alias = sql.Identifier(f"e{2 * i + 1}"), sql.Identifier(f"e{2 * i + 2}")
-        parts.append(sql.SQL("(SELECT count({}) FROM s) AS {}").format(ident, count_alias))
-        parts.append(
-            sql.SQL(
-                "ARRAY(SELECT {c}::text FROM s WHERE {c} IS NOT NULL GROUP BY 1"
-                " ORDER BY count(*) DESC, 1 LIMIT {k}) AS {alias}"
-            ).format(c=ident, k=sql.Literal(max_distinct + 1), alias=values_alias)
-        )
-    return sql.SQL("WITH s AS MATERIALIZED (SELECT {} FROM {} LIMIT {}) SELECT {}").format(
-        sql.SQL(", ").join(idents),
-        source(table, percent),
-        sql.Literal(ENUM_SCAN_ROWS),
-        sql.SQL(", ").join(parts),
+) -> str:
+    """Rows looked at (at most ENUM_SCAN_ROWS), then per candidate its non-null count and its
+    most frequent values (at most ``max_distinct + 1``). ``json_build_array`` takes at most
+    100 arguments: MAX_ENUM_CANDIDATES keeps each list below that."""
+    idents = [ident(c.name) for c in columns]
+    counts = ", ".join(["count(*)", *(f"count({c})" for c in idents)])
+    values = ", ".join(
+        f"ARRAY(SELECT {c}::text FROM s WHERE {c} IS NOT NULL GROUP BY 1"
+        f" ORDER BY count(*) DESC, 1 LIMIT {int(max_distinct) + 1})"
+        for c in idents
+    )
+    return (
+        f"(WITH s AS MATERIALIZED (SELECT {', '.join(idents)} FROM {source(table, percent)}"
+        f" LIMIT {ENUM_SCAN_ROWS}) SELECT json_build_array("
+        f"(SELECT json_build_array({counts}) FROM s), json_build_array({values})))"
     )
 
 
 def _sample_part(
     table: TableMeta,
-    exprs: list[sql.Composable],
+    exprs: list[str],
     width: int,
     n: int,
     pool: int,
     percent: float | None,
     shuffle: bool,
-) -> sql.Composable:
+) -> str:
     """Values are computed (and cut) in the inner query, so at most ``pool`` short rows are
-    sorted, never whole documents."""
-    outputs = sql.SQL(", ").join(sql.Identifier(f"c{j}") for j in range(width))
+    sorted, never whole documents. ``ROW(...)`` (not ``json_build_array``, limited to 100
+    arguments) keeps any number of columns; the rows come as objects ``{"f1": …, …}`` in
+    column order."""
+    outputs = ", ".join(f"c{j}" for j in range(width))
     if not shuffle:
-        inner = sql.SQL("SELECT {} FROM {} LIMIT {}").format(
-            sql.SQL(", ").join(exprs), source(table, percent), sql.Literal(n)
+        return (
+            f"(SELECT json_agg(to_json(ROW({outputs}))) FROM (SELECT {', '.join(exprs)}"
+            f" FROM {source(table, percent)} LIMIT {int(n)}) AS z)"
         )
-        return sql.SQL("SELECT 1 AS _dp_present, {} FROM ({}) AS sub").format(outputs, inner)
-    inner = sql.SQL("SELECT {}, ctid AS _dp_ctid FROM {} LIMIT {}").format(
-        sql.SQL(", ").join(exprs), source(table, percent), sql.Literal(max(pool, n))
+    inner = (
+        f"SELECT {', '.join(exprs)}, ctid AS _dp_ctid FROM {source(table, percent)}"
+        f" LIMIT {max(int(pool), int(n))}"
     )
-    return sql.SQL(
-        "SELECT 1 AS _dp_present, {} FROM ({}) AS sub ORDER BY md5(sub._dp_ctid::text) LIMIT {}"
-    ).format(outputs, inner, sql.Literal(n))
+    ordered = (
+        f"SELECT {outputs}, md5(sub._dp_ctid::text) AS _dp_o FROM ({inner}) AS sub"
+        f" ORDER BY _dp_o LIMIT {int(n)}"
+    )
+    return f"(SELECT json_agg(to_json(ROW({outputs})) ORDER BY _dp_o) FROM ({ordered}) AS z)"
