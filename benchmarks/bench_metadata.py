@@ -6,6 +6,8 @@ text, codes, integers, numerics, dates, timestamps, a boolean and a jsonb — ab
 each, three of them with 1,000,000 rows; comments on half of the tables and columns; then
 ``VACUUM ANALYZE``.
 
+In process:
+
 * **ours**: the real step 1, ``data_pipeline.ddl_generation.step.run(ctx)`` with the built-in
   provider: catalog in a constant number of queries, bounded counts, TABLESAMPLE samples,
   bounded enum checks, comments, and the ``.ddl``/``_detail.md``/``schema_metadata.json``
@@ -15,17 +17,31 @@ each, three of them with 1,000,000 rows; comments on half of the tables and colu
   ``ORDER BY random() LIMIT 20`` samples and a full ``GROUP BY`` for every text column (the
   enum candidates). It only reads metadata — no comments, no files — which favours it.
 
+As a user runs it, each a process of its own (interpreter start and imports included):
+
+* **process ours**: the command line, ``python data_pipeline/schema_workflow.py
+  --no-db-tracking --single-step 1 --db-connection DSN --table-list FILE --business-context …
+  --output-dir DIR``, with the built-in provider (no ``LLM_*`` variables passed on).
+* **process reference**: ``benchmarks/reference_step1.py``, the reference's pattern: per table
+  ``information_schema`` queries, an exact ``COUNT(*)``, a ``ROW_NUMBER() OVER ()`` sample and
+  a ``SELECT DISTINCT`` per text column; it writes no files, which favours it.
+* **process start-up**: ``schema_workflow.py --help``, the interpreter and the imports alone
+  (part of *process ours*).
+
 Usage: ``python benchmarks/bench_metadata.py [--dsn ADMIN_DSN] [--tables 500] [--big-rows
-1000000]``. Without ``--dsn`` an embedded PostgreSQL is started in a temporary folder; with it,
-a database ``bench_metadata`` is created on that server (reused when it already holds the same
-shape). Ends with one line ``SUMMARY {json}``.
+1000000] [--rounds N]``. Without ``--dsn`` an embedded PostgreSQL is started in a temporary
+folder; with it, a database ``bench_metadata`` is created on that server (reused when it
+already holds the same shape). Each figure is the best of ``--rounds`` runs. Ends with one line
+``SUMMARY {json}``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +59,9 @@ from data_pipeline.llm.builtin import BuiltinLLM
 from data_pipeline.workflow.context import StepContext
 from data_pipeline.workflow.params import WorkflowParams
 
+ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "bench_metadata"
+CONTEXT = "高速公路服务区经营数据"
 COLUMNS = """
     id bigint PRIMARY KEY,
     parent_id bigint{fk},
@@ -134,7 +152,7 @@ def run_ours(dsn: str, tables: list[str], out_dir: Path) -> tuple[float, dict]:
     ctx = StepContext(
         task_dir=out_dir,
         config=Config(),
-        params=WorkflowParams(db_connection="bench", business_context="高速公路服务区经营数据"),
+        params=WorkflowParams(db_connection="bench", business_context=CONTEXT),
         source_dsn=dsn,
         db_name=DB_NAME,
         llm=BuiltinLLM(),
@@ -204,6 +222,73 @@ def run_baseline(dsn: str, tables: list[str]) -> tuple[float, int]:
     return time.monotonic() - started, statements
 
 
+def _process_env() -> dict[str, str]:
+    """The environment of the timed processes: the built-in provider, no libpq variables."""
+    dropped = ("LLM_", "EMBEDDING_", "PG")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    env.update(LC_ALL="C.UTF-8", LANG="C.UTF-8", PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+def _timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, env=_process_env(), capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"{' '.join(cmd[:3])} … failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+        )
+    return seconds, proc
+
+
+def run_process_ours(dsn: str, table_file: Path, out_dir: Path) -> float:
+    """The command line's step 1, start to end; checks that it wrote every file."""
+    shutil.rmtree(out_dir, ignore_errors=True)
+    seconds, _ = _timed(
+        [
+            sys.executable,
+            str(ROOT / "data_pipeline" / "schema_workflow.py"),
+            "--no-db-tracking",
+            "--single-step",
+            "1",
+            "--db-connection",
+            dsn,
+            "--table-list",
+            str(table_file),
+            "--business-context",
+            CONTEXT,
+            "--output-dir",
+            str(out_dir),
+        ]
+    )
+    tables = sum(1 for line in table_file.read_text().splitlines() if line.strip())
+    written = sum(1 for p in out_dir.iterdir() if p.suffix == ".ddl")
+    assert written == tables, f"the command line wrote {written} .ddl files for {tables} tables"
+    return seconds
+
+
+def run_process_reference(dsn: str, table_file: Path) -> tuple[float, dict]:
+    seconds, proc = _timed(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "reference_step1.py"),
+            "--db-connection",
+            dsn,
+            "--table-list",
+            str(table_file),
+        ]
+    )
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("REFERENCE "))
+    return seconds, json.loads(line.removeprefix("REFERENCE "))
+
+
+def run_process_startup() -> float:
+    seconds, _ = _timed(
+        [sys.executable, str(ROOT / "data_pipeline" / "schema_workflow.py"), "--help"]
+    )
+    return seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dsn", help="admin DSN of a PostgreSQL server (default: embedded)")
@@ -212,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-rows", type=int, default=1_000_000)
     parser.add_argument("--big-tables", default="100,250,400", help="indexes of the big tables")
     parser.add_argument("--rounds", type=int, default=1, help="best of N runs of each side")
+    parser.add_argument(
+        "--skip", choices=("in-process", "process"), help="leave one of the two comparisons out"
+    )
     args = parser.parse_args(argv)
     big = [int(x) for x in args.big_tables.split(",") if x.strip() and int(x) < args.tables]
 
@@ -220,33 +308,63 @@ def main(argv: list[str] | None = None) -> int:
     with scratch_server(args.dsn, prefix="bench-metadata-") as (admin, _):
         dsn = build(admin, args.tables, big, args.rows, args.big_rows)
         tables = [f"public.t{i:03d}" for i in range(args.tables)]
-        out_dir = Path(tempfile.mkdtemp(prefix="bench-metadata-out-")) / "task"
-        ours, baseline, summary, statements = [], [], {}, 0
-        for _ in range(args.rounds):
-            seconds, summary = run_ours(dsn, tables, out_dir)
-            ours.append(seconds)
-            seconds, statements = run_baseline(dsn, tables)
-            baseline.append(seconds)
-        assert summary["tables_succeeded"] == args.tables, summary["tables_failed"][:3]
-        files = len(list(out_dir.iterdir()))
-        shutil.rmtree(out_dir.parent, ignore_errors=True)
-        ours_s, baseline_s = min(ours), min(baseline)
-        print(
-            f"ours:     {ours_s:7.2f} s  ({summary['catalog_queries']} catalog queries,"
-            f" {summary['statements']} statements, {files} files written,"
-            f" {summary['comments_generated']['columns']} column comments generated)"
-        )
-        print(f"baseline: {baseline_s:7.2f} s  ({statements} statements, metadata only)")
-        result = {
-            "ours_s": round(ours_s, 3),
-            "baseline_s": round(baseline_s, 3),
-            "ratio": round(baseline_s / ours_s, 1),
-            "tables": args.tables,
-            "big_tables": len(big),
-            "big_rows": args.big_rows,
-        }
+        work = Path(tempfile.mkdtemp(prefix="bench-metadata-out-"))
+        try:
+            result = {"tables": args.tables, "big_tables": len(big), "big_rows": args.big_rows}
+            if args.skip != "in-process":
+                result.update(_in_process(dsn, tables, work / "task", args.rounds))
+            if args.skip != "process":
+                result.update(_processes(dsn, tables, work, args.rounds))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
         print("SUMMARY " + json.dumps(result))
     return 0
+
+
+def _in_process(dsn: str, tables: list[str], out_dir: Path, rounds: int) -> dict:
+    ours, baseline, summary, statements = [], [], {}, 0
+    for _ in range(rounds):
+        seconds, summary = run_ours(dsn, tables, out_dir)
+        ours.append(seconds)
+        seconds, statements = run_baseline(dsn, tables)
+        baseline.append(seconds)
+    assert summary["tables_succeeded"] == len(tables), summary["tables_failed"][:3]
+    files = len(list(out_dir.iterdir()))
+    ours_s, baseline_s = min(ours), min(baseline)
+    print(
+        f"ours:     {ours_s:7.2f} s  ({summary['catalog_queries']} catalog queries,"
+        f" {summary['statements']} statements, {files} files written,"
+        f" {summary['comments_generated']['columns']} column comments generated)"
+    )
+    print(f"baseline: {baseline_s:7.2f} s  ({statements} statements, metadata only)")
+    return {
+        "ours_s": round(ours_s, 3),
+        "baseline_s": round(baseline_s, 3),
+        "ratio": round(baseline_s / ours_s, 1),
+    }
+
+
+def _processes(dsn: str, tables: list[str], work: Path, rounds: int) -> dict:
+    table_file = work / "tables.txt"
+    table_file.write_text("\n".join(tables) + "\n", encoding="utf-8")
+    ours, reference, startup, ref = [], [], [], {}
+    for _ in range(rounds):
+        ours.append(run_process_ours(dsn, table_file, work / "cli"))
+        seconds, ref = run_process_reference(dsn, table_file)
+        reference.append(seconds)
+        startup.append(run_process_startup())
+    ours_s, reference_s, startup_s = min(ours), min(reference), min(startup)
+    print(
+        f"process ours:      {ours_s:7.2f} s  (schema_workflow.py --single-step 1;"
+        f" {startup_s:.2f} s of it start-up and imports)"
+    )
+    print(f"process reference: {reference_s:7.2f} s  ({ref['statements']} statements, no files)")
+    return {
+        "process_ours_s": round(ours_s, 3),
+        "process_reference_s": round(reference_s, 3),
+        "process_ratio": round(reference_s / ours_s, 1),
+        "process_startup_s": round(startup_s, 3),
+    }
 
 
 if __name__ == "__main__":
