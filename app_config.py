@@ -145,6 +145,9 @@ class Config(BaseSettings):
     source_statement_timeout_ms: int = 30_000
     qa_theme_count: int = 5
     qa_questions_per_theme: int = 10
+    # The pair count grows with the tables: max(themes x per theme, per table x tables), capped.
+    qa_pairs_per_table: int = Field(default=8, ge=0)
+    qa_max_pairs: int = Field(default=400, ge=1)
     validation_max_concurrency: int = 4
     validation_statement_timeout_ms: int = 5_000
     validation_row_limit: int = 1000

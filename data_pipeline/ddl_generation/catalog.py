@@ -100,6 +100,7 @@ def build_table(rel: dict, column_rows: list[dict], constraint_rows: list[dict])
         kind=KINDS.get(rel["relkind"], "table"),
         size_bytes=int(rel["size_bytes"]) if rel["size_bytes"] is not None else None,
     )
+    table.partitions = list(rel.get("partitions") or [])
     extras = TableExtras(partition_key=rel.get("partition_key"))
     for row in column_rows:
         category = category_of(row["base_type"], row["type_category"], row["type_kind"])
@@ -172,20 +173,20 @@ def resolve(listed: list[tuple[str, str, str]], rows: list[dict]) -> tuple[dict,
     chosen: dict[str, dict] = {}
     errors: dict[str, str] = {}
     notes: dict[str, str] = {}
-    seen_oids: set[int] = set()
+    seen_oids: dict[int, str] = {}
+    partitions: dict[int, list[str]] = {}
     for i, (name, schema, table) in enumerate(listed, start=1):
         cands = by_ord.get(i, [])
-        exact = [r for r in cands if r["schema_name"] == schema and r["table_name"] == table]
+        exact = [r for r in cands if _listed(r) == (schema, table)]
         if exact:
             row = exact[0]
         elif len(cands) == 1:
             row = cands[0]
-            notes[name] = (
-                f"{name} not found with that exact case; using "
-                f'"{row["schema_name"]}"."{row["table_name"]}"'
+            notes[name] = f'{name} not found with that exact case; using "{{}}"."{{}}"'.format(
+                *_listed(row)
             )
         elif cands:
-            options = ", ".join(f'"{r["schema_name"]}"."{r["table_name"]}"' for r in cands)
+            options = ", ".join('"{}"."{}"'.format(*_listed(r)) for r in cands)
             errors[name] = f"{name} is ambiguous: several relations differ only in case ({options})"
             continue
         else:
@@ -194,8 +195,24 @@ def resolve(listed: list[tuple[str, str, str]], rows: list[dict]) -> tuple[dict,
         if not row["can_select"]:
             errors[name] = f"no SELECT privilege on {name}"
             continue
+        if row.get("via_partition"):
+            # A partition is documented and queried through its partitioned table.
+            partitions.setdefault(row["oid"], []).append(name)
         if row["oid"] in seen_oids:
             continue  # two list entries naming the same relation
-        seen_oids.add(row["oid"])
+        seen_oids[row["oid"]] = name
         chosen[name] = row
+    for oid, names in partitions.items():
+        owner = seen_oids[oid]
+        row = chosen[owner]
+        parent = f"{row['schema_name']}.{row['table_name']}"
+        listed_as = ", ".join(names)
+        note = f"{listed_as}: partition(s) of {parent}, documented and queried as {parent}"
+        notes[owner] = f"{notes[owner]}; {note}" if owner in notes else note
     return chosen, errors, notes
+
+
+def _listed(row: dict) -> tuple[str, str]:
+    """The (schema, name) a relations row matched in the list (a partition, for a row that
+    stands for its partitioned table)."""
+    return row.get("listed_schema", row["schema_name"]), row.get("listed_name", row["table_name"])

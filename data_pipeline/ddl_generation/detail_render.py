@@ -1,6 +1,7 @@
 """``<table>_detail.md``: the table documented for people and for a Text-to-SQL model.
 
-Layout: ``# schema.table (comment)``, a few facts (purpose, rows, keys), ``## Columns`` with
+Layout: ``# schema.table (comment)``, a few facts (purpose, rows, keys, partitions; nothing
+that changes between runs of an unchanged database, such as sizes), ``## Columns`` with
 one bullet per column (type, keys, nullability, default, comment, enum values or samples) and
 ``## Relationships`` (foreign keys both ways). Step 4 splits the file at its headings.
 """
@@ -13,6 +14,7 @@ from data_pipeline.schema.model import ColumnMeta, SchemaMetadata, TableMeta
 MAX_SAMPLES_SHOWN = 5
 MAX_VALUE_CHARS = 60
 MAX_ENUM_SHOWN = 50
+MAX_PARTITIONS_SHOWN = 24
 
 
 def _one_line(text: str) -> str:
@@ -32,16 +34,6 @@ def row_count_text(table: TableMeta) -> str:
     if table.row_count_exact:
         return f"{table.row_count:,} (exact)"
     return f"about {table.row_count:,} (planner estimate)"
-
-
-def _size_text(size: int | None) -> str | None:
-    if size is None:
-        return None
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:,} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return None
 
 
 def _column_marks(table: TableMeta, col: ColumnMeta, extras: TableExtras | None) -> list[str]:
@@ -141,10 +133,13 @@ def render_detail(
             facts.append(f"- Unique: {', '.join(cols)}")
     if extras and extras.partition_key:
         facts.append(f"- Partitioned by: {extras.partition_key}")
+    if table.partitions:
+        shown = ", ".join(table.partitions[:MAX_PARTITIONS_SHOWN])
+        more = len(table.partitions) - MAX_PARTITIONS_SHOWN
+        shown += f" (+{more} more)" if more > 0 else ""
+        facts.append(f"- Partitions (query {table.qualified_name} itself, not these): {shown}")
     for name, definition in extras.check_constraints if extras else []:
         facts.append(f"- Check {name}: {_one_line(definition)}")
-    if (size := _size_text(table.size_bytes)) is not None:
-        facts.append(f"- Size on disk: {size}")
     out += facts
     out += ["", "## Columns", ""]
     out += [column_line(table, col, extras) for col in table.columns]

@@ -163,6 +163,19 @@ def _top_up(llm, theme, schema, business_context, markdown, per_theme, state, ke
         more = min(more * 2, MAX_TOP_UP)
 
 
+def pairs_per_theme(ctx: StepContext, theme_count: int, table_count: int) -> int:
+    """Pairs asked per theme: the run's ``questions_per_theme`` when given, else enough for
+    ``QA_PAIRS_PER_TABLE`` pairs per listed table (at least ``QA_QUESTIONS_PER_THEME``), the
+    whole never above ``QA_MAX_PAIRS``."""
+    if ctx.params.questions_per_theme is not None:
+        return int(ctx.params.questions_per_theme)
+    config = ctx.config
+    base = int(config.qa_questions_per_theme)
+    wanted = max(base * theme_count, int(config.qa_pairs_per_table) * table_count)
+    wanted = min(wanted, max(int(config.qa_max_pairs), theme_count))
+    return max(1, -(-wanted // theme_count))  # ceil
+
+
 def run(ctx: StepContext) -> dict:
     """Generate themes and pairs into the task folder; return the step summary."""
     problem = missing_inputs(ctx.task_dir)
@@ -176,7 +189,7 @@ def run(ctx: StepContext) -> dict:
     llm: LLMProvider = ctx.llm or get_llm(ctx.config)
     business_context = ctx.params.business_context
     theme_count = int(ctx.setting("theme_count"))
-    per_theme = int(ctx.setting("questions_per_theme"))
+    per_theme = pairs_per_theme(ctx, theme_count, len(schema.tables))
     run_inputs = {
         "db_name": schema.db_name,
         "tables": sorted(t.qualified_name for t in schema.tables),

@@ -19,11 +19,16 @@ SCHEMA_METADATA_FILE = "schema_metadata.json"
 
 @dataclass
 class ForeignKey:
+    """A relationship from ``columns`` to ``ref_table.ref_columns``: declared in the catalog,
+    or ``inferred`` from names and data (then ``evidence`` says how well the values match)."""
+
     name: str
     columns: list[str]
     ref_schema: str
     ref_table: str
     ref_columns: list[str]
+    inferred: bool = False
+    evidence: dict | None = None
 
 
 @dataclass
@@ -59,6 +64,8 @@ class TableMeta:
     row_count_exact: bool = False
     size_bytes: int | None = None
     sample_rows: list[dict[str, Any]] = field(default_factory=list)
+    # A partitioned table's partitions (documented and queried through the table itself).
+    partitions: list[str] = field(default_factory=list)
 
     @property
     def qualified_name(self) -> str:

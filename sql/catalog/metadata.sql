@@ -14,24 +14,35 @@ SELECT current_setting('server_version') AS server_version,
 
 -- name: relations
 -- Listed names are matched case-insensitively here; the reader prefers the exact match and
--- accepts a case-insensitive one only when it is unique. Partitioned tables get the sum of
--- their leaf partitions' statistics (their own reltuples/size say little).
+-- accepts a case-insensitive one only when it is unique. A listed partition stands for its
+-- partitioned root table (listed_* name what was matched). Partitioned tables get the sum of
+-- their leaf partitions' statistics (their own reltuples/size say little) and the list of
+-- their leaf partitions.
 WITH wanted AS (
     SELECT w.schema_name, w.table_name, w.ord
     FROM unnest(%(schemas)s::text[], %(names)s::text[]) WITH ORDINALITY
          AS w(schema_name, table_name, ord)
 ),
-found AS (
-    SELECT w.ord, c.oid, n.nspname, c.relname, c.relkind, c.reltuples, c.relpages
+matched AS (
+    SELECT w.ord, c.oid AS listed_oid, n.nspname AS listed_schema, c.relname AS listed_name,
+           CASE WHEN c.relispartition THEN pg_partition_root(c.oid) ELSE c.oid END AS oid
     FROM wanted w
     JOIN pg_namespace n ON lower(n.nspname) = lower(w.schema_name)
     JOIN pg_class c ON c.relnamespace = n.oid AND lower(c.relname) = lower(w.table_name)
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
 ),
+found AS (
+    SELECT m.ord, m.listed_oid, m.listed_schema, m.listed_name, c.oid, n.nspname, c.relname,
+           c.relkind, c.reltuples, c.relpages
+    FROM matched m
+    JOIN pg_class c ON c.oid = m.oid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+),
 leaves AS (
-    SELECT f.oid AS root, pt.relid
-    FROM found f, LATERAL pg_partition_tree(f.oid) pt
-    WHERE f.relkind = 'p' AND pt.isleaf
+    SELECT p.oid AS root, pt.relid
+    FROM (SELECT DISTINCT oid FROM found WHERE relkind = 'p') p,
+         LATERAL pg_partition_tree(p.oid) pt
+    WHERE pt.isleaf
 ),
 leaf_stats AS (
     SELECT l.root,
@@ -44,6 +55,7 @@ leaf_stats AS (
     GROUP BY l.root
 )
 SELECT f.ord, f.oid, f.nspname AS schema_name, f.relname AS table_name, f.relkind,
+       f.listed_schema, f.listed_name, f.listed_oid <> f.oid AS via_partition,
        CASE WHEN f.relkind = 'p' THEN
                 CASE WHEN ls.unknown IS NOT FALSE THEN -1 ELSE ls.reltuples END
             ELSE f.reltuples END AS reltuples,
@@ -55,7 +67,15 @@ SELECT f.ord, f.oid, f.nspname AS schema_name, f.relname AS table_name, f.relkin
        obj_description(f.oid, 'pg_class') AS comment,
        has_table_privilege(f.oid, 'SELECT') AS can_select,
        has_table_privilege(f.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') AS can_write,
-       CASE WHEN f.relkind = 'p' THEN pg_get_partkeydef(f.oid) END AS partition_key
+       CASE WHEN f.relkind = 'p' THEN pg_get_partkeydef(f.oid) END AS partition_key,
+       CASE WHEN f.relkind = 'p' THEN
+            ARRAY(SELECT CASE WHEN pn.nspname = f.nspname THEN pc.relname::text
+                              ELSE pn.nspname || '.' || pc.relname END
+                  FROM pg_partition_tree(f.oid) pt
+                  JOIN pg_class pc ON pc.oid = pt.relid
+                  JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+                  WHERE pt.isleaf ORDER BY pc.relname LIMIT 1000)
+       END AS partitions
 FROM found f
 LEFT JOIN leaf_stats ls ON ls.root = f.oid
 ORDER BY f.ord;

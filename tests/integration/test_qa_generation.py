@@ -178,6 +178,21 @@ def joins_along_fk(sql: str, schema: SchemaMetadata) -> bool:
     return False
 
 
+def answers(sql: str, tables: set, group_table: str, aggregate, monthly: bool) -> bool:
+    """Whether ``sql`` aggregates over exactly ``tables``, per row of ``group_table`` (and
+    per month when ``monthly``)."""
+    tree = parse_single_select(sql)
+    aliases = {t.alias_or_name: t.name for t in tree.find_all(exp.Table)}
+    if set(aliases.values()) != tables or not list(tree.find_all(aggregate)):
+        return False
+    group = tree.args.get("group")
+    if group is None:
+        return False
+    grouped = {aliases.get(c.table) for e in group.expressions for c in e.find_all(exp.Column)}
+    by_month = "date_trunc('month'" in sql
+    return group_table in grouped and by_month == monthly
+
+
 def check_acceptance(task_dir: Path, dsn: str, tables: list[str], summary: dict, lang: str):
     """The acceptance criteria of issue 3 for step 2 with the built-in provider."""
     assert PAIR_FILE.match(summary["pair_file"])
@@ -215,9 +230,23 @@ def test_demo_source_with_the_builtin_provider(tmp_path, demo_dsn, demo_tables, 
     notes = []
     ctx.report_progress = lambda fraction, note=None: notes.append((fraction, note))
     summary = step2.run(ctx)
-    assert summary["themes"] == 5 and summary["pairs_kept"] == 50
+    # 8 pairs per table (QA_PAIRS_PER_TABLE) for 9 tables, spread over 5 themes: 15 per theme.
+    assert summary["themes"] == 5 and summary["pairs_kept"] == 75
     assert summary["rejected"] == {} and summary["provider"] == "builtin"
-    check_acceptance(tmp_path / "task", demo_dsn, demo_tables, summary, lang)
+    pairs = check_acceptance(tmp_path / "task", demo_dsn, demo_tables, summary, lang)
+    common = [
+        # (tables, the grouping table, aggregate, monthly): the business questions a user of
+        # the demo asks first.
+        ({"daily_revenue", "stall", "service_area"}, "service_area", exp.Sum, True),
+        ({"employee", "service_area"}, "service_area", exp.Count, False),
+        ({"service_area", "highway_route"}, "highway_route", exp.Count, False),
+        ({"stall", "business_type"}, "business_type", exp.Count, False),
+    ]
+    for tables, group_table, aggregate, monthly in common:
+        assert any(answers(p["sql"], tables, group_table, aggregate, monthly) for p in pairs), (
+            tables,
+            group_table,
+        )
     fractions = [f for f, _ in notes]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) == 6
     detail = (tmp_path / "task" / "metadata_detail.md").read_text(encoding="utf-8")

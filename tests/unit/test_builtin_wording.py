@@ -21,7 +21,7 @@ def area_schema() -> SchemaMetadata:
         comment="高速公路服务区基础信息",
         columns=[
             col("area_id", "integer", "integer", "服务区ID", is_primary_key=True),
-            col("area_name", "text", "text", "服务区名称", samples=["吉安服务区"]),
+            col("area_name", "text", "text", "服务区名称", samples=["吉安服务区"], is_unique=True),
             col("has_charging_station", "boolean", "boolean", "是否有充电站", samples=[True]),
         ],
         primary_key=["area_id"],

@@ -6,8 +6,15 @@ from dataclasses import dataclass
 
 from data_pipeline.llm.rules.questions import ask, merge, strip_prefix
 from data_pipeline.llm.rules.sqlgen import TableFacts, quote_ident
-from data_pipeline.llm.rules.templates import Pair, aggregate, q
-from data_pipeline.schema.model import ColumnMeta, ForeignKey
+from data_pipeline.llm.rules.templates import (
+    Pair,
+    aggregate,
+    cols_sql,
+    label_filter,
+    label_words,
+    q,
+)
+from data_pipeline.schema.model import ForeignKey
 
 
 @dataclass
@@ -33,13 +40,9 @@ def on_clause(fk: ForeignKey, child: str, parent: str) -> str:
     )
 
 
-def _group_col(f: TableFacts) -> ColumnMeta | None:
-    """What names a parent row in a GROUP BY: its name column, else a dimension, else key."""
-    return f.name_col or (f.dims[0] if f.dims else None) or f.key_col
-
-
 def link_pairs(link: Link) -> list[Pair]:
-    """Candidates for one foreign key, best first."""
+    """Candidates for one foreign key, best first. "Per parent" groups by the parent's key
+    (the referenced columns) and shows its label, so parents sharing a name stay apart."""
     c, p, lang = link.child, link.parent, link.child.lang
     if not (c.has_rows and p.has_rows and populated(link)):
         return _counts_only(link)
@@ -48,40 +51,66 @@ def link_pairs(link: Link) -> list[Pair]:
     pl = link.parent_label or p.label
     cl = strip_prefix(c.label, pl)  # "各服务区的服务区车流量" → "各服务区的车流量"
     rec = _records(("c", c), ("p", p))
-    g = _group_col(p)
+    group = cols_sql(p.entity_columns(link.fk.ref_columns), "t2.")
     pairs: list[Pair] = []
-    if g is not None:
-        kind = "self" if self_ref else "by_parent"
-        pairs.append(
-            (ask(kind, lang, rec, p=pl, c=cl),
-             f"SELECT t2.{q(g)}, COUNT(*) AS record_count {join} "
-             f"GROUP BY t2.{q(g)} ORDER BY record_count DESC LIMIT 10")
-        )  # fmt: skip
-    if g is not None and c.measures and not self_ref:
+    kind = "self" if self_ref else "by_parent"
+    pairs.append(
+        (ask(kind, lang, rec, p=pl, c=cl),
+         f"SELECT {group}, COUNT(*) AS record_count {join} "
+         f"GROUP BY {group} ORDER BY record_count DESC LIMIT 10")
+    )  # fmt: skip
+    if c.measures and not self_ref:
         m = c.measures[0]
-        agg, name, kind = aggregate(m, "t1.")
+        agg, name, kind = aggregate(m, "t1.", entity=c.is_entity)
         pairs.append(
             (ask(f"{kind}_by_parent", lang, rec, p=pl, m=c.col_label(m)),
-             f"SELECT t2.{q(g)}, {agg} AS {name} {join} "
-             f"GROUP BY t2.{q(g)} ORDER BY {name} DESC NULLS LAST LIMIT 10")
+             f"SELECT {group}, {agg} AS {name} {join} "
+             f"GROUP BY {group} ORDER BY {name} DESC NULLS LAST LIMIT 10")
         )  # fmt: skip
+    if c.dates and not self_ref:
+        pairs.append(_monthly(link, join, group, rec))
     pairs += _counts_only(link)
-    dims = [d for d in p.dims if d is not g]
+    dims = [d for d in p.dims if d.category != "boolean"]
     if dims and not self_ref:
         d = dims[0]
         pairs.append(
-            (ask("by_parent_dim", lang, rec, p=pl, c=cl, d=p.col_label(d)),
+            (ask("by_parent_dim", lang, rec, p=pl, c=cl, d=p.dim_label(d)),
              f"SELECT t2.{q(d)}, COUNT(*) AS record_count {join} "
              f"GROUP BY t2.{q(d)} ORDER BY record_count DESC")
         )  # fmt: skip
-    n_child, n_parent = c.name_col or c.key_col, p.name_col
-    if n_child is not None and n_parent is not None and not self_ref:
+    n_child = c.label_cols or ([c.key_col] if c.key_col else [])
+    n_parent = p.label_cols
+    if n_child and n_parent and not self_ref:
+        cols = f"{cols_sql(n_child, 't1.')}, {cols_sql(n_parent, 't2.')}"
+        n = label_words(p, n_parent)
         pairs.append(
-            (ask("with_parent", lang, rec, p=pl, c=cl, n=p.col_label(n_parent)),
-             f"SELECT t1.{q(n_child)}, t2.{q(n_parent)} {join} "
-             f"ORDER BY t2.{q(n_parent)}, t1.{q(n_child)} LIMIT 20")
+            (ask("with_parent" if n != p.label else "with_parent_plain", lang, rec,
+                 p=pl, c=cl, n=n),
+             f"SELECT {cols} {join} "
+             f"ORDER BY {cols_sql(n_parent, 't2.')}, {cols_sql(n_child, 't1.')} LIMIT 20")
         )  # fmt: skip
     return pairs
+
+
+def _monthly(link: Link, join: str, group: str, rec: tuple[str, ...]) -> Pair:
+    """Per parent and month: the child's main measure, else its count."""
+    c, lang = link.child, link.child.lang
+    pl = link.parent_label or link.parent.label
+    dt = c.dates[0]
+    month = f"date_trunc('month', t1.{q(dt)})"
+    if c.measures:
+        m = c.measures[0]
+        agg, name, kind = aggregate(m, "t1.", entity=c.is_entity)
+        question = ask(f"month_{kind}_by_parent", lang, rec, p=pl, m=c.col_label(m))
+        select, order = f"{agg} AS {name}", f"{name} DESC NULLS LAST"
+    else:
+        question = ask("month_by_parent", lang, rec, p=pl, c=strip_prefix(c.label, pl))
+        select, order = "COUNT(*) AS record_count", "record_count DESC"
+    return (
+        question,
+        f"SELECT {month} AS month_start, {group}, {select} {join} WHERE t1.{q(dt)} IS NOT NULL "
+        f"GROUP BY {month}, {group} ORDER BY month_start, {order}",
+    )
 
 
 def populated(link: Link) -> bool:
@@ -93,20 +122,24 @@ def populated(link: Link) -> bool:
 
 
 def _counts_only(link: Link) -> list[Pair]:
-    """A count over the join filtered on a real parent name (always one row)."""
+    """A count over the join filtered on one real parent, named by its label (always one
+    row). Only where the label names one parent: a name several parents share would count
+    the children of all of them under one name."""
     c, p, lang = link.child, link.parent, link.child.lang
-    n = p.name_col
-    if n is None or (c.table.schema, c.table.name) == (p.table.schema, p.table.name):
+    if (c.table.schema, c.table.name) == (p.table.schema, p.table.name):
         return []
-    values = p.values(n, 1)
-    if not values:
+    if not (p.label_is_unique or len(p.label_cols) > 1):
         return []
+    found = label_filter(p, "t2.")
+    if found is None:
+        return []
+    where, value = found
     pl = link.parent_label or p.label
     return [
         (ask("parent_filter", lang, _records(("c", c), ("p", p)), p=pl,
-             c=strip_prefix(c.label, pl), v=p.display_value(values[0])),
+             c=strip_prefix(c.label, pl), v=value),
          f"SELECT COUNT(*) AS record_count FROM {c.ref} t1 JOIN {p.ref} t2 "
-         f"ON {on_clause(link.fk, 't1', 't2')} WHERE t2.{q(n)} = {values[0]}")
+         f"ON {on_clause(link.fk, 't1', 't2')} WHERE {where}")
     ]  # fmt: skip
 
 
@@ -114,8 +147,8 @@ def chain_pairs(first: Link, second: Link) -> list[Pair]:
     """child → parent → grandparent: aggregates of the child per grandparent."""
     c, p, g = first.child, first.parent, second.parent
     lang = c.lang
-    gcol = _group_col(g)
-    if gcol is None or not (c.has_rows and g.has_rows) or g.table is c.table:
+    group = cols_sql(g.entity_columns(second.fk.ref_columns), "t3.")
+    if not (c.has_rows and g.has_rows) or g.table is c.table:
         return []
     if not (populated(first) and populated(second)):
         return []
@@ -129,18 +162,30 @@ def chain_pairs(first: Link, second: Link) -> list[Pair]:
     rec = _records(("c", c), ("p", p))
     if c.measures:
         m = c.measures[0]
-        agg, name, kind = aggregate(m, "t1.")
+        agg, name, kind = aggregate(m, "t1.", entity=c.is_entity)
         ml = c.col_label(m)
         question = ask(f"chain_{kind}", lang, rec, g=gl, c=cl, m=ml, cm=_measure_of(cl, ml))
+        monthly = ask(f"chain_month_{kind}", lang, rec, g=gl, c=cl, m=ml, cm=_measure_of(cl, ml))
         select = f"{agg} AS {name}"
         order = f"{name} DESC NULLS LAST"
     else:
         question = ask("chain", lang, rec, g=gl, p=pl, c=strip_prefix(cl, pl))
+        monthly = ask("chain_month", lang, rec, g=gl, p=pl, c=strip_prefix(cl, pl))
         select, order = "COUNT(*) AS record_count", "record_count DESC"
-    return [
+    pairs = [
         (question,
-         f"SELECT t3.{q(gcol)}, {select} {join} GROUP BY t3.{q(gcol)} ORDER BY {order} LIMIT 10")
+         f"SELECT {group}, {select} {join} GROUP BY {group} ORDER BY {order} LIMIT 10")
     ]  # fmt: skip
+    if c.dates:
+        dt = c.dates[0]
+        month = f"date_trunc('month', t1.{q(dt)})"
+        pairs.append(
+            (monthly,
+             f"SELECT {month} AS month_start, {group}, {select} {join} "
+             f"WHERE t1.{q(dt)} IS NOT NULL GROUP BY {month}, {group} "
+             f"ORDER BY month_start, {order}")
+        )  # fmt: skip
+    return pairs
 
 
 def _measure_of(child: str, measure: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from data_pipeline.llm.base import QuestionSQL, Theme
 from data_pipeline.llm.rules.joins import Link, chain_pairs, link_pairs
 from data_pipeline.llm.rules.sqlgen import TableFacts, table_facts
-from data_pipeline.llm.rules.templates import Pair, single_table
+from data_pipeline.llm.rules.templates import Pair, essentials, single_table
 from data_pipeline.schema.dedupe import Deduplicator
 from data_pipeline.schema.model import SchemaMetadata, TableMeta
 
@@ -61,20 +61,32 @@ def resolve_tables(theme: Theme, schema: SchemaMetadata) -> list[TableMeta]:
 def table_candidates(
     table: TableMeta, facts: dict, links: list[Link], theme_ids: set[int]
 ) -> list[Pair]:
-    """All candidates of one table of the theme, mixed so joins come early."""
+    """All candidates of one table of the theme: first the essentials (a count, a count per
+    parent along each foreign key, a measure by its main dimension, a monthly trend, a top-N,
+    each two-hop join), then the rest mixed so joins come early."""
     f = facts[(table.schema, table.name)]
     own = [link for link in links if link.child is f]
-    sources: dict[str, list[Pair]] = {"joins": [], "singles": single_table(f), "chains": []}
-    for link in own:
-        sources["joins"] += link_pairs(link)
-        if link.parent is f:
-            continue  # no chains through a self reference
-        for second in links:
-            if second.child is link.parent and second.parent not in (link.parent, f):
-                sources["chains"] += chain_pairs(link, second)
+    per_link = [link_pairs(link) for link in own]
+    per_chain = [
+        chain_pairs(link, second)
+        for link in own
+        if link.parent is not f  # no chains through a self reference
+        for second in links
+        if second.child is link.parent and second.parent not in (link.parent, f)
+    ]
+    singles = single_table(f)
+    sources: dict[str, list[Pair]] = {
+        "joins": _interleave(per_link), "singles": singles, "chains": _interleave(per_chain)
+    }  # fmt: skip
     others = [link for link in links if link.parent is f and id(link.child.table) not in theme_ids]
-    sources["reverse"] = [p for link in others for p in link_pairs(link)]
-    merged: list[Pair] = []
+    sources["reverse"] = _interleave([link_pairs(link) for link in others])
+    basics = essentials(f)
+    merged: list[Pair] = [
+        *basics[:1],
+        *(p[0] for p in per_link if p),
+        *basics[1:],
+        *(p[0] for p in per_chain if p),
+    ]
     cursors = dict.fromkeys(sources, 0)
     while any(cursors[k] < len(v) for k, v in sources.items()):
         for key in _PATTERN:
@@ -82,6 +94,12 @@ def table_candidates(
                 merged.append(sources[key][cursors[key]])
                 cursors[key] += 1
     return merged
+
+
+def _interleave(lists: list[list[Pair]]) -> list[Pair]:
+    """First of each list, then the second of each, ..."""
+    depth = max((len(x) for x in lists), default=0)
+    return [x[i] for i in range(depth) for x in lists if i < len(x)]
 
 
 def prepare(schema: SchemaMetadata, lang: str) -> tuple[dict, list[Link]]:

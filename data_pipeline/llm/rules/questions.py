@@ -45,6 +45,7 @@ _SINGLE = {
                    "What is the average {m} of the {ts} whose {d} is '{v}'?"),
     "lookup": ("{n}为“{v}”的{t}的详细信息是什么？",
                "What are the details of the {t} whose {n} is '{v}'?"),
+    "lookup_self": ("{t}“{v}”的详细信息是什么？", "What are the details of {t} '{v}'?"),
     "distinct": ("{tr}中有多少个不同的{d}？", "How many distinct {d} values do the {ts} have?"),
     "latest": ("{dt}最近的10{tn}是哪些？", "Which 10 {ts} have the most recent {dt}?"),
     "since": ("{dt}在{v}及之后的{tr}有多少{tu}？", "How many {ts} have {dt} on or after {v}?"),
@@ -65,10 +66,22 @@ _JOINS = {
     "by_parent_dim": ("按{p}的{d}统计{c}的{ck}", "How many {cs} are there per {d} of {p}?"),
     "parent_filter": ("{p}“{v}”有多少{cn}？", "How many {cs} belong to {p} '{v}'?"),
     "with_parent": ("列出{cr}及其所属{p}的{n}", "List the {cs} with the {n} of their {p}."),
+    "with_parent_plain": ("列出各{cr}及其所属{p}", "List the {cs} with their {p}."),
     "chain": ("各{g}的{ps}共有多少{cn}？", "How many {cs} do the {ps} of each {g} have?"),
     "chain_sum": ("各{g}的{cm}合计是多少？", "What is the total {m} of {cs} for each {g}?"),
     "chain_avg": ("各{g}的平均{cm}是多少？", "What is the average {m} of {cs} for each {g}?"),
     "self": ("各{p}下属有多少{cn}？", "How many {cs} does each {p} have under it?"),
+    "month_by_parent": ("各{p}每月分别有多少{cn}？", "How many {cs} does each {p} have per month?"),
+    "month_sum_by_parent": ("各{p}每月的{m}合计是多少？",
+                            "What is the total {m} for each {p} per month?"),
+    "month_avg_by_parent": ("各{p}每月的平均{m}是多少？",
+                            "What is the average {m} for each {p} per month?"),
+    "chain_month": ("各{g}的{ps}每月共有多少{cn}？",
+                    "How many {cs} do the {ps} of each {g} have per month?"),
+    "chain_month_sum": ("各{g}每月的{cm}合计是多少？",
+                        "What is the total {m} of {cs} for each {g} per month?"),
+    "chain_month_avg": ("各{g}每月的平均{cm}是多少？",
+                        "What is the average {m} of {cs} for each {g} per month?"),
 }  # fmt: skip
 
 QUESTIONS = {**_SINGLE, **_JOINS}
@@ -78,6 +91,7 @@ _NOUNS = ("t", "c", "p")
 _TIDY = (
     (re.compile(r"平均平均"), "平均"),
     (re.compile(r"\baverage average\b"), "average"),
+    (re.compile(r"\btotal total\b"), "total"),
     (re.compile(r"\bfor each whether\b"), "by whether"),
 )
 
@@ -119,10 +133,19 @@ def inline(label: str) -> str:
     return label
 
 
+_IRREGULAR = {
+    "staff": "staff members", "person": "people", "child": "children", "man": "men",
+    "woman": "women", "data": "data records", "media": "media", "info": "info records",
+    "information": "information records", "series": "series", "equipment": "equipment items",
+}  # fmt: skip
+
+
 def plural(label: str) -> str:
     """``operating company`` → ``operating companies``; labels it cannot inflect (not plain
     English words) become ``... records``."""
-    last = label.rsplit(" ", 1)[-1]
+    head, _, last = label.rpartition(" ")
+    if last in _IRREGULAR:
+        return f"{head} {_IRREGULAR[last]}".strip()
     if not (last.isascii() and last.isalpha() and last.islower()):
         return f"{label} records"
     if last.endswith(("ss", "x", "ch", "sh")):
@@ -132,6 +155,12 @@ def plural(label: str) -> str:
     if last.endswith("y") and len(last) > 1 and last[-2] not in "aeiou":
         return label[:-1] + "ies"
     return label + "s"
+
+
+# Words that name nothing without their owner ("invoice line", "order item").
+_GENERIC = frozenset(
+    ("line", "lines", "item", "items", "detail", "details", "entry", "entries", "record", "log")
+)
 
 
 def strip_prefix(label: str, prefix: str) -> str:
@@ -147,8 +176,14 @@ def strip_prefix(label: str, prefix: str) -> str:
         return label
     words, head = label.split(), prefix.lower().split()
     for k in range(len(head), 0, -1):
-        if [w.lower() for w in words[:k]] == head[-k:] and len(words) > k:
-            return " ".join(words[k:])
+        rest = words[k:]
+        # "invoice line" stays whole under "invoice": "lines" alone says too little.
+        if (
+            [w.lower() for w in words[:k]] == head[-k:]
+            and rest
+            and (len(rest) > 1 or rest[0].lower() not in _GENERIC)
+        ):
+            return " ".join(rest)
     return label
 
 

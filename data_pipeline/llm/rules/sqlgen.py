@@ -47,10 +47,18 @@ _NOT_MEASURE = _words(
     "version lat lng lon latitude longitude level grade rank type status flag stake active "
     "enabled deleted is has"
 )
-# Words that make an average (not a sum) the natural aggregate.
+# Words that make an average (not a sum) the natural aggregate, wherever the column is.
 _AVERAGED = _words(
     "rate ratio price percent pct avg average score rating age salary wage temperature "
-    "speed capital lanes capacity"
+    "speed capital lanes"
+)
+# In a table of entities (rows with a name: films, service areas), a number is an attribute
+# of each entity (a film's length, a product's weight): adding them up means nothing, except
+# for stocks and capacities, which do add up (floor area, parking spaces, seats, budget).
+_ADDITIVE_ATTRIBUTE = _words(
+    "area sqm spaces space capacity seats seat count qty quantity stock inventory budget "
+    "population employees staff beds rooms km amount revenue sales income rent fee cost "
+    "balance deposit total value"
 )
 _CATEGORICAL = _words(
     "type status category kind class level grade gender sex city region province country "
@@ -60,6 +68,7 @@ _CATEGORICAL = _words(
 _NAME_WORDS = ("name", "title", "label")
 _AUDIT = _words("update updated modified modify deleted changed sync synced etl")
 MAX_LITERAL = 60
+_ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
 
 
 def quote_ident(name: str) -> str:
@@ -76,8 +85,9 @@ def table_ref(table: TableMeta) -> str:
     return f"{quote_ident(table.schema)}.{quote_ident(table.name)}"
 
 
-def literal(value: Any) -> str | None:
-    """A SQL literal for a sample value, or None when it makes a poor filter."""
+def literal(value: Any, temporal: bool = False) -> str | None:
+    """A SQL literal for a sample value, or None when it makes a poor filter. ``temporal``
+    values (of a date or timestamp column) are written as people write them."""
     if value is None or isinstance(value, dict | list):
         return None
     if isinstance(value, bool):
@@ -87,6 +97,10 @@ def literal(value: Any) -> str | None:
     if isinstance(value, dt.date | dt.datetime):
         value = value.isoformat()
     text = str(value)
+    if temporal and _ISO_TIME.match(text):
+        # 2024-03-01T00:00:00 → 2024-03-01; 2024-03-01T08:30:00 → 2024-03-01 08:30:00
+        midnight = len(text) == 19 and text.endswith("T00:00:00")
+        text = text[:10] if midnight else text.replace("T", " ", 1)
     if not text.strip() or len(text) > MAX_LITERAL or "\x00" in text or "\n" in text:
         return None
     return "'" + text.replace("'", "''") + "'"
@@ -132,13 +146,45 @@ class TableFacts:
     dims: list[ColumnMeta] = field(default_factory=list)
     dates: list[ColumnMeta] = field(default_factory=list)
     name_col: ColumnMeta | None = None
+    # What names a row: the name column, or first and last name together.
+    label_cols: list[ColumnMeta] = field(default_factory=list)
     key_col: ColumnMeta | None = None
+    key_cols: list[ColumnMeta] = field(default_factory=list)
     texts: list[ColumnMeta] = field(default_factory=list)
 
     @property
     def is_entity(self) -> bool:
         """Rows are things with a name (服务区, stalls), not records of facts or events."""
         return self.name_col is not None
+
+    @property
+    def label_is_unique(self) -> bool:
+        """Whether the label alone tells rows apart (a unique name column)."""
+        return len(self.label_cols) == 1 and (
+            self.label_cols[0].is_unique or self.label_cols[0].is_primary_key
+        )
+
+    def entity_columns(self, key: list[str] | None = None) -> list[ColumnMeta]:
+        """What to group by (and show) for "per entity" questions: a unique label alone, else
+        the key (``key``: the columns a foreign key references; by default the primary key)
+        followed by the label, so rows sharing a name are never merged. Empty when rows
+        cannot be told apart."""
+        if self.label_is_unique:
+            return list(self.label_cols)
+        cols = [self.table.column(n) for n in (key or [c.name for c in self.key_cols])]
+        if not cols or any(c is None for c in cols):
+            return []
+        return [*cols, *(c for c in self.label_cols if all(c is not k for k in cols))]
+
+    def dim_label(self, col: ColumnMeta) -> str:
+        """A dimension's label; a flag reads as a yes/no question (``是否有效``,
+        ``whether active``) so that "by {label}" makes sense."""
+        label = self.col_label(col)
+        if col.category != "boolean":
+            return label
+        if self.lang == "zh":
+            return label if label.startswith("是否") else f"是否{label}"
+        return label if label.lower().startswith("whether") else f"whether {label.lower()}"
 
     def col_label(self, col: ColumnMeta) -> str:
         if col.comment:
@@ -154,8 +200,9 @@ class TableFacts:
         candidates += list(col.samples or [])
         if col.enum_source == "low_cardinality":
             candidates += list(col.enum_values or [])
+        temporal = col.category in ("date", "timestamp")
         for value in candidates:
-            lit = literal(value)
+            lit = literal(value, temporal)
             if lit is not None and lit not in seen:
                 seen.append(lit)
             if len(seen) >= limit:
@@ -166,8 +213,13 @@ class TableFacts:
         return lit[1:-1].replace("''", "'") if lit.startswith("'") else lit
 
 
-def is_averaged(col: ColumnMeta) -> bool:
-    return bool(set(split_identifier(col.name)) & _AVERAGED)
+def is_averaged(col: ColumnMeta, entity: bool = False) -> bool:
+    """Whether the natural aggregate of ``col`` is an average rather than a sum: rates, prices
+    and scores anywhere; in a table of entities every attribute but stocks and capacities."""
+    words = set(split_identifier(col.name))
+    if words & _AVERAGED:
+        return True
+    return entity and not words & _ADDITIVE_ATTRIBUTE
 
 
 def table_facts(table: TableMeta, lang: str) -> TableFacts:
@@ -181,7 +233,11 @@ def table_facts(table: TableMeta, lang: str) -> TableFacts:
         or (table.row_count or 0) > 0
     )
     fk_cols = {c for fk in table.foreign_keys for c in fk.columns}
-    facts.name_col = _name_column(table, [c for c in table.columns if c.category == "text"])
+    texts = [c for c in table.columns if c.category == "text"]
+    facts.label_cols = _person_name(table, texts)
+    facts.name_col = facts.label_cols[0] if facts.label_cols else _name_column(table, texts)
+    if facts.name_col is not None and not facts.label_cols:
+        facts.label_cols = [facts.name_col]
     for col in table.columns:
         words = set(split_identifier(col.name))
         keyish = col.is_primary_key or col.name in fk_cols or col.is_unique
@@ -191,6 +247,8 @@ def table_facts(table: TableMeta, lang: str) -> TableFacts:
         elif col.category in ("date", "timestamp"):
             if not _constant(table, col):  # e.g. last_update set once for every row
                 facts.dates.append(col)
+        elif col in facts.label_cols:
+            pass  # a name is not a dimension, even when few names repeat
         elif (
             col.category in ("enum", "boolean")
             or col.enum_values
@@ -208,7 +266,16 @@ def table_facts(table: TableMeta, lang: str) -> TableFacts:
     facts.dates.sort(key=lambda c: bool(set(split_identifier(c.name)) & _AUDIT))
     pk = table.primary_key[0] if len(table.primary_key) == 1 else None
     facts.key_col = table.column(pk) if pk else None
+    facts.key_cols = [c for c in (table.column(k) for k in table.primary_key) if c is not None]
     return facts
+
+
+def _person_name(table: TableMeta, texts: list[ColumnMeta]) -> list[ColumnMeta]:
+    """First and last name columns, which name a person only together."""
+    by_words = {tuple(split_identifier(c.name)): c for c in texts}
+    first = by_words.get(("first", "name")) or by_words.get(("given", "name"))
+    last = by_words.get(("last", "name")) or by_words.get(("family", "name"))
+    return [first, last] if first is not None and last is not None else []
 
 
 def _is_measure(col: ColumnMeta, words: set[str]) -> bool:

@@ -8,7 +8,7 @@ without GROUP BY (which always return one row).
 from __future__ import annotations
 
 from data_pipeline.llm.rules.questions import ask
-from data_pipeline.llm.rules.sqlgen import TableFacts, is_averaged, quote_ident
+from data_pipeline.llm.rules.sqlgen import TableFacts, is_averaged, literal, quote_ident
 from data_pipeline.schema.model import ColumnMeta
 
 Pair = tuple[str, str]
@@ -27,9 +27,10 @@ def _ask(kind: str, f: TableFacts, **words: str) -> str:
     return ask(kind, f.lang, records=() if f.is_entity else ("t",), t=f.label, **words)
 
 
-def aggregate(col: ColumnMeta, prefix: str = "") -> tuple[str, str, str]:
-    """(SQL aggregate, alias, question kind suffix) for a measure: AVG for rates, else SUM."""
-    if is_averaged(col):
+def aggregate(col: ColumnMeta, prefix: str = "", entity: bool = False) -> tuple[str, str, str]:
+    """(SQL aggregate, alias, question kind suffix) for a measure: AVG for rates, prices and
+    attributes of entities (a film's length), else SUM (see :func:`is_averaged`)."""
+    if is_averaged(col, entity):
         # Cast first: AVG has no money (or other exotic numeric) variant, ROUND no float one.
         return f"ROUND(AVG({prefix}{q(col)}::numeric), 2)", alias("avg", col), "avg"
     return f"SUM({prefix}{q(col)})", alias("total", col), "sum"
@@ -47,6 +48,15 @@ def single_table(f: TableFacts) -> list[Pair]:
     return _interleave(lists)
 
 
+def essentials(f: TableFacts) -> list[Pair]:
+    """What every table gets first: a count, its main measure by its main dimension, a
+    monthly trend on its main date, a top-N by its main measure."""
+    if not f.has_rows:
+        return _aggregates_only(f)[:2]
+    picks = [[_count_all(f)], _group_measures(f) or _group_counts(f), _trends(f), _tops(f)]
+    return [x[0] for x in picks if x]
+
+
 def _interleave(lists: list[list[Pair]]) -> list[Pair]:
     """First of each kind, then second of each kind, ... so every kind appears early."""
     out: list[Pair] = []
@@ -59,7 +69,7 @@ def _interleave(lists: list[list[Pair]]) -> list[Pair]:
 def _aggregates_only(f: TableFacts) -> list[Pair]:
     pairs = [_count_all(f)]
     pairs += _stats(f) + _distincts(f) + _null_counts(f)
-    for m in f.measures[:2]:
+    for m in [m for m in f.measures if not is_averaged(m, f.is_entity)][:2]:
         pairs.append(
             (_ask("total", f, m=f.col_label(m)),
              f"SELECT SUM({q(m)}) AS {alias('total', m)} FROM {f.ref}")
@@ -73,7 +83,7 @@ def _count_all(f: TableFacts) -> Pair:
 
 def _group_counts(f: TableFacts) -> list[Pair]:
     return [
-        (_ask("group_count", f, d=f.col_label(d)),
+        (_ask("group_count", f, d=f.dim_label(d)),
          f"SELECT {q(d)}, COUNT(*) AS record_count FROM {f.ref} "
          f"GROUP BY {q(d)} ORDER BY record_count DESC LIMIT 20")
         for d in f.dims[:3]
@@ -86,9 +96,9 @@ def _group_measures(f: TableFacts) -> list[Pair]:
         if not f.dims:
             break
         d = f.dims[i % len(f.dims)]
-        agg, name, kind = aggregate(m)
+        agg, name, kind = aggregate(m, entity=f.is_entity)
         pairs.append(
-            (_ask(f"group_{kind}", f, d=f.col_label(d), m=f.col_label(m)),
+            (_ask(f"group_{kind}", f, d=f.dim_label(d), m=f.col_label(m)),
              f"SELECT {q(d)}, {agg} AS {name} FROM {f.ref} "
              f"GROUP BY {q(d)} ORDER BY {name} DESC NULLS LAST LIMIT 20")
         )  # fmt: skip
@@ -102,7 +112,7 @@ def _trends(f: TableFacts) -> list[Pair]:
         where = f"WHERE {q(dt)} IS NOT NULL "
         if i == 0 and f.measures:
             m = f.measures[0]
-            agg, name, kind = aggregate(m)
+            agg, name, kind = aggregate(m, entity=f.is_entity)
             pairs.append(
                 (_ask(f"trend_{kind}", f, m=f.col_label(m), dt=f.col_label(dt)),
                  f"SELECT {month} AS month_start, {agg} AS {name} FROM {f.ref} "
@@ -127,20 +137,25 @@ def _trends(f: TableFacts) -> list[Pair]:
     return pairs
 
 
-def _label_col(f: TableFacts) -> ColumnMeta | None:
-    return f.name_col or f.key_col
+def _label_cols(f: TableFacts) -> list[ColumnMeta]:
+    """What names a row in a listing: its label (name, or first and last name), else its key."""
+    return f.label_cols or ([f.key_col] if f.key_col else [])
+
+
+def cols_sql(cols: list[ColumnMeta], prefix: str = "") -> str:
+    return ", ".join(f"{prefix}{q(c)}" for c in cols)
 
 
 def _tops(f: TableFacts) -> list[Pair]:
-    label = _label_col(f)
+    label = _label_cols(f)
     pairs = []
     for i, m in enumerate(f.measures[:2]):
-        if label is None or not f.values(m, 1):
+        if not label or not f.values(m, 1):
             continue
         kind, order = ("top", "DESC") if i == 0 else ("bottom", "ASC")
         pairs.append(
             (_ask(kind, f, m=f.col_label(m)),
-             f"SELECT {q(label)}, {q(m)} FROM {f.ref} WHERE {q(m)} IS NOT NULL "
+             f"SELECT {cols_sql(label)}, {q(m)} FROM {f.ref} WHERE {q(m)} IS NOT NULL "
              f"ORDER BY {q(m)} {order} LIMIT 10")
         )  # fmt: skip
     return pairs
@@ -148,7 +163,7 @@ def _tops(f: TableFacts) -> list[Pair]:
 
 def _filters(f: TableFacts) -> list[Pair]:
     pairs = []
-    label = _label_col(f)
+    label = _label_cols(f)
     for i, d in enumerate(f.dims[:2]):
         values = f.values(d, 1)
         if not values or d.category == "boolean":
@@ -160,15 +175,15 @@ def _filters(f: TableFacts) -> list[Pair]:
              f"SELECT COUNT(*) AS record_count FROM {f.ref} WHERE {q(d)} = {v}")
         )  # fmt: skip
         m = f.measures[i % len(f.measures)] if f.measures else None
-        if m is not None and label is not None and label is not d:
+        if m is not None and label and all(c is not d for c in label):
             pairs.append(
                 (_ask("filter_list", f, d=f.col_label(d), v=shown,
-                     n=f.col_label(label), m=f.col_label(m)),
-                 f"SELECT {q(label)}, {q(m)} FROM {f.ref} WHERE {q(d)} = {v} "
+                     n=label_words(f, label), m=f.col_label(m)),
+                 f"SELECT {cols_sql(label)}, {q(m)} FROM {f.ref} WHERE {q(d)} = {v} "
                  f"ORDER BY {q(m)} DESC NULLS LAST LIMIT 20")
             )  # fmt: skip
         if m is not None:
-            agg, name, kind = aggregate(m)
+            agg, name, kind = aggregate(m, entity=f.is_entity)
             pairs.append(
                 (_ask(f"filter_{kind}", f, d=f.col_label(d), v=shown,
                      m=f.col_label(m)),
@@ -186,18 +201,44 @@ def _stats(f: TableFacts) -> list[Pair]:
     ]  # fmt: skip
 
 
+def label_words(f: TableFacts, cols: list[ColumnMeta]) -> str:
+    """``名称`` for a name column; ``姓名`` / ``name`` for first and last name together."""
+    if len(cols) == 2 and cols == f.label_cols:
+        return "姓名" if f.lang == "zh" else "name"
+    return f.col_label(cols[0])
+
+
+def label_filter(f: TableFacts, prefix: str = "") -> tuple[str, str] | None:
+    """(WHERE condition, shown value) naming one real row by its label: ``first_name =
+    'MARY' AND last_name = 'SMITH'`` → ``MARY SMITH`` (both values from one sample row)."""
+    cols = f.label_cols
+    if not cols:
+        return None
+    for row in [*f.table.sample_rows, None]:
+        if row is None:
+            if len(cols) > 1:
+                return None
+            values = f.values(cols[0], 1)
+        else:
+            values = [literal(row.get(c.name)) for c in cols]
+        if values and all(values):
+            where = " AND ".join(f"{prefix}{q(c)} = {v}" for c, v in zip(cols, values, strict=True))
+            return where, " ".join(f.display_value(v) for v in values)
+    return None
+
+
 def _lookups(f: TableFacts) -> list[Pair]:
-    n = f.name_col
-    if n is None:
+    found = label_filter(f)
+    if found is None:
         return []
-    values = f.values(n, 1)
-    if not values:
-        return []
-    shown = [c for c in f.table.columns if c is not n and c.category != "json"][:6]
-    cols = ", ".join(q(c) for c in [n, *shown])
+    where, value = found
+    label = f.label_cols
+    shown = [c for c in f.table.columns if c not in label and c.category != "json"][:6]
+    n = label_words(f, label)
+    kind = "lookup_self" if n == f.label or len(label) > 1 else "lookup"
     return [
-        (_ask("lookup", f, n=f.col_label(n), v=f.display_value(values[0])),
-         f"SELECT {cols} FROM {f.ref} WHERE {q(n)} = {values[0]} LIMIT 20")
+        (_ask(kind, f, n=n, v=value),
+         f"SELECT {cols_sql([*label, *shown])} FROM {f.ref} WHERE {where} LIMIT 20")
     ]  # fmt: skip
 
 
@@ -216,7 +257,7 @@ def _latest(f: TableFacts) -> list[Pair]:
     if not f.dates:
         return []
     dt = f.dates[-1]
-    shown = [c for c in (f.name_col, *f.measures[:2], *f.dims[:1]) if c is not None]
+    shown = [*f.label_cols, *f.measures[:2], *f.dims[:1]]
     cols = ", ".join(q(c) for c in [*shown, dt])
     return [
         (_ask("latest", f, dt=f.col_label(dt)),
@@ -237,15 +278,15 @@ def _since(f: TableFacts) -> list[Pair]:
 
 
 def _thresholds(f: TableFacts) -> list[Pair]:
-    label = _label_col(f)
+    label = _label_cols(f)
     for m in f.measures[:1]:
         values = [v for v in f.values(m, 10) if not v.startswith("'")]
-        if label is None or not values:
+        if not label or not values:
             continue
         v = sorted(values, key=float)[len(values) // 2]  # a median sample: about half match
         return [
             (_ask("at_least", f, m=f.col_label(m), v=v),
-             f"SELECT {q(label)}, {q(m)} FROM {f.ref} WHERE {q(m)} >= {v} "
+             f"SELECT {cols_sql(label)}, {q(m)} FROM {f.ref} WHERE {q(m)} >= {v} "
              f"ORDER BY {q(m)} DESC LIMIT 20")
         ]  # fmt: skip
     return []
@@ -256,7 +297,7 @@ def _month_dims(f: TableFacts) -> list[Pair]:
         return []
     dt, d = f.dates[0], f.dims[0]
     return [
-        (_ask("month_dim", f, d=f.col_label(d)),
+        (_ask("month_dim", f, d=f.dim_label(d)),
          f"SELECT date_trunc('month', {q(dt)}) AS month_start, {q(d)}, COUNT(*) AS record_count "
          f"FROM {f.ref} WHERE {q(dt)} IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2")
     ]  # fmt: skip

@@ -21,7 +21,7 @@ GLOSSARY: dict[str, tuple[str, str | None]] = {
     "desc": ("描述", "description"), "description": ("描述", None), "remark": ("备注", None),
     "remarks": ("备注", None), "note": ("备注", None), "notes": ("备注", None),
     "comment": ("评论", None), "content": ("内容", None), "text": ("文本", None),
-    "type": ("类型", None), "kind": ("种类", None), "category": ("类别", None),
+    "type": ("类型", None), "kind": ("种类", None),
     "class": ("类别", None), "level": ("级别", None), "grade": ("等级", None),
     "rank": ("排名", None), "status": ("状态", None), "state": ("状态", None),
     "flag": ("标志", None), "version": ("版本", None), "seq": ("序号", "sequence"),
@@ -49,7 +49,7 @@ GLOSSARY: dict[str, tuple[str, str | None]] = {
     "phone": ("电话", None), "mobile": ("手机号", None), "tel": ("电话", "telephone"),
     "email": ("邮箱", None), "mail": ("邮件", None), "address": ("地址", None),
     "addr": ("地址", "address"), "city": ("城市", None), "province": ("省份", None),
-    "country": ("国家", None), "region": ("区域", None), "district": ("区县", None),
+    "country": ("国家", None), "district": ("区县", None),
     "area": ("区域", None), "zone": ("区域", None), "street": ("街道", None),
     "zip": ("邮编", None), "postcode": ("邮编", None), "location": ("位置", None),
     "site": ("站点", None), "station": ("站点", None), "store": ("门店", None),
@@ -64,7 +64,7 @@ GLOSSARY: dict[str, tuple[str, str | None]] = {
     # commerce
     "product": ("产品", None), "products": ("产品", None), "goods": ("商品", None),
     "item": ("明细", None), "items": ("明细", None), "sku": ("SKU", "SKU"),
-    "brand": ("品牌", None), "catalog": ("目录", None), "inventory": ("库存", None),
+    "brand": ("品牌", None), "catalog": ("目录", None),
     "stock": ("库存", None), "price": ("价格", None), "cost": ("成本", None),
     "fee": ("费用", None), "charge": ("收费", None), "charging": ("充电", None),
     "amount": ("金额", None), "amt": ("金额", "amount"), "total": ("总", None),
@@ -72,8 +72,8 @@ GLOSSARY: dict[str, tuple[str, str | None]] = {
     "discount": ("折扣", None), "tax": ("税", None), "rate": ("比率", None),
     "ratio": ("比例", None), "percent": ("百分比", None), "pct": ("百分比", "percent"),
     "share": ("分成", None), "revenue": ("营收", None), "income": ("收入", None),
-    "sales": ("销售额", None), "sale": ("销售", None), "profit": ("利润", None),
-    "budget": ("预算", None), "payment": ("支付", None), "pay": ("支付", None),
+    "sale": ("销售", None), "profit": ("利润", None),
+    "budget": ("预算", None), "payment": ("付款", None), "pay": ("支付", None),
     "paid": ("支付", None), "refund": ("退款", None), "invoice": ("发票", None),
     "bill": ("账单", None), "contract": ("合同", None), "rent": ("租金", None),
     "deposit": ("押金", None), "currency": ("币种", None), "capital": ("资本", None),
@@ -82,7 +82,7 @@ GLOSSARY: dict[str, tuple[str, str | None]] = {
     "ticket": ("票", None), "avg": ("平均", "average"), "average": ("平均", None),
     "max": ("最大", "maximum"), "min": ("最小", "minimum"), "unit": ("单位", None),
     "qty": ("数量", "quantity"), "quantity": ("数量", None), "count": ("数量", None),
-    "cnt": ("数量", "count"), "score": ("评分", None), "rating": ("评分", None),
+    "cnt": ("数量", "count"), "score": ("评分", None),
     "review": ("评价", None), "method": ("方式", None), "channel": ("渠道", None),
     "stall": ("档口", None), "service": ("服务", None), "business": ("业务", None),
     "biz": ("业务", "business"), "operating": ("运营", None),
@@ -133,12 +133,42 @@ GLOSSARY: dict[str, tuple[str, str | None]] = {
     "per": ("每", None), "and": ("和", None), "in": ("", None),
     "line": ("明细", None), "lines": ("明细", None), "boss": ("上级", None),
     "leader": ("负责人", None), "ordered": ("下单", None), "empty": ("空", None),
-    "entry": ("条目", None), "film": ("影片", None), "movie": ("电影", None),
+    "entry": ("条目", None), "film": ("电影", None), "movie": ("电影", None),
     "actor": ("演员", None), "rental": ("租赁", None), "language": ("语言", None),
     "release": ("发行", None), "replacement": ("重置", None), "feature": ("特性", None),
     "features": ("特性", None), "picture": ("图片", None), "postal": ("邮政", None),
     "password": ("密码", None), "return": ("归还", None), "returned": ("归还", None),
     "special": ("特殊", None), "original": ("原始", None),
+    # media, music and rental shops (public sample databases users try first)
+    "track": ("曲目", None), "tracks": ("曲目", None), "album": ("专辑", None),
+    "artist": ("艺术家", None), "genre": ("流派", None), "playlist": ("播放列表", None),
+    "media": ("媒体", None), "composer": ("作曲者", None), "song": ("歌曲", None),
+    "milliseconds": ("毫秒数", None), "millisecond": ("毫秒", None), "bytes": ("字节数", None),
+    "byte": ("字节", None), "seconds": ("秒数", None), "minutes": ("分钟数", None),
+    "episode": ("剧集", None), "show": ("节目", None), "category": ("类别", None),
+    "inventory": ("库存", None), "rating": ("评级", None), "fulltext": ("全文", "full text"),
+    "rep": ("代表", "representative"), "support": ("支持", None), "reports": ("汇报", None),
+    "billing": ("账单", None), "shipping": ("配送", None), "ship": ("发货", None),
+    "shipper": ("承运商", None), "freight": ("运费", None), "territory": ("销售区域", None),
+    "discontinued": ("已停产", None), "reorder": ("再订购", None), "units": ("数量", None),
+    "fax": ("传真", None), "bool": ("", ""), "flg": ("标志", "flag"),
+    # commerce and organisations (more)
+    "invoices": ("发票", None), "payments": ("付款", None), "rentals": ("租赁", None),
+    "films": ("电影", None), "stores": ("门店", None), "shipment": ("发货单", None),
+    "purchase": ("采购", None), "sales": ("销售额", None), "quote": ("报价", None),
+    "loan": ("贷款", None), "policy": ("保单", None), "claim": ("理赔", None),
+    "salesperson": ("销售员", None), "office": ("办公室", None), "region": ("区域", None),
+    "island": ("岛屿", None),
+}  # fmt: skip
+
+# Words that may end a glued identifier (``customerid``, ``reportsto``) or start one
+# (``isactive``) although shorter than the three letters other pieces need.
+_GLUED_HEADS = frozenset({"is", "has"})
+_GLUED_TAILS = frozenset({"id", "no", "to", "by", "at", "on"})
+_ORDINALS = {
+    "1": ("第一", "first"), "2": ("第二", "second"), "3": ("第三", "third"),
+    "4": ("第四", "fourth"), "5": ("第五", "fifth"), "6": ("第六", "sixth"),
+    "7": ("第七", "seventh"), "8": ("第八", "eighth"), "9": ("第九", "ninth"),
 }  # fmt: skip
 
 # Whole identifiers whose meaning is not the sum of their words.
@@ -157,12 +187,22 @@ PHRASES: dict[str, tuple[str, str]] = {
     "update_time": ("更新时间", "Update time"),
     "create_time": ("创建时间", "Creation time"),
     "create_date": ("创建日期", "Creation date"),
-    "total": ("总额", "Total"),
+    "total": ("总额", "Total amount"),
     "full_name": ("姓名", "Full name"),
     "first_name": ("名", "First name"),
     "last_name": ("姓", "Last name"),
     "stake_no": ("桩号", "Stake number"),
     "legal_representative": ("法定代表人", "Legal representative"),
+    "reports_to": ("上级", "Manager"),
+    "support_rep_id": ("客服代表ID", "Support representative ID"),
+    "unit_price": ("单价", "Unit price"),
+    "rental_rate": ("租金", "Rental rate"),
+    "rental_duration": ("租期", "Rental duration"),
+    "replacement_cost": ("重置成本", "Replacement cost"),
+    "birth_date": ("出生日期", "Birth date"),
+    "postal_code": ("邮政编码", "Postal code"),
+    "media_type": ("媒体类型", "Media type"),
+    "invoice_line": ("发票明细", "Invoice line"),
 }
 
 
@@ -177,11 +217,44 @@ def language_of(business_context: str | None) -> str:
 
 
 def split_identifier(name: str) -> list[str]:
-    """``orderCount_2024`` → ``['order', 'count', '2024']`` (lower case)."""
+    """``orderCount_2024`` → ``['order', 'count', '2024']``, ``activebool`` → ``['active',
+    'bool']`` (lower case; glued words are split when every piece is a known word)."""
     words: list[str] = []
     for part in re.split(r"[^0-9A-Za-z]+", name or ""):
-        words.extend(w.lower() for w in _CAMEL.findall(part))
+        for w in _CAMEL.findall(part):
+            words.extend(unglue(w.lower()))
     return words
+
+
+def _known(token: str) -> bool:
+    return token in GLOSSARY or _singular(token) is not None
+
+
+def unglue(token: str) -> list[str]:
+    """``invoicelineid`` → ``['invoice', 'line', 'id']``: a word the glossary does not know,
+    split into the fewest known words (pieces of three letters or more, besides ``is``/``has``
+    in front and ``id``/``no``/``to``/``by``/``at``/``on`` at the end). Unsplittable words
+    come back whole."""
+    if len(token) < 5 or not token.isalpha() or _known(token):
+        return [token]
+    n = len(token)
+    # best[i]: fewest pieces covering token[:i] (None = impossible).
+    best: list[list[str] | None] = [None] * (n + 1)
+    best[0] = []
+    for i in range(1, n + 1):
+        for j in range(i):
+            piece, head = token[j:i], best[j]
+            if head is None or not _known(piece):
+                continue
+            short = len(piece) < 3
+            if short and not (
+                (j == 0 and piece in _GLUED_HEADS) or (i == n and piece in _GLUED_TAILS)
+            ):
+                continue
+            if best[i] is None or len(head) + 1 < len(best[i]):
+                best[i] = [*head, piece]
+    pieces = best[n]
+    return pieces if pieces and len(pieces) > 1 else [token]
 
 
 def _singular(word: str) -> str | None:
@@ -199,7 +272,7 @@ def word(token: str, lang: str) -> str:
     if entry is None:
         return token
     zh, en = entry
-    return zh if lang == "zh" else (en or token)
+    return zh if lang == "zh" else (token if en is None else en)
 
 
 def known_share(name: str) -> float:
@@ -220,9 +293,25 @@ def phrase(name: str, lang: str) -> str:
     tokens = split_identifier(name)
     if not tokens:
         return name
+    ordinal = ""
+    if len(tokens) > 1 and not tokens[-2].isdigit():
+        if tokens[-1] in _ORDINALS:
+            # address2 → "second address" (a numbered variant, not a quantity).
+            ordinal = _ORDINALS[tokens[-1]][0 if lang == "zh" else 1]
+            tokens = tokens[:-1]
+        elif re.fullmatch(r"(19|20)\d\d", tokens[-1]):
+            ordinal = tokens[-1] + ("年" if lang == "zh" else "")  # sales_2024 → 2024年销售额
+            tokens = tokens[:-1]
+        key = "_".join(tokens)
+        if ordinal and key in PHRASES:
+            zh, en = PHRASES[key]
+            return ordinal + zh if lang == "zh" else f"{ordinal.capitalize()} {en.lower()}"
     if lang == "zh":
-        return _phrase_zh(tokens)
-    return _phrase_en(tokens)
+        return ordinal + _phrase_zh(tokens)
+    text = _phrase_en(tokens)
+    if ordinal:
+        text = f"{ordinal} {text[:1].lower()}{text[1:]}"
+    return text[:1].upper() + text[1:]
 
 
 def _phrase_zh(tokens: list[str]) -> str:
@@ -252,4 +341,5 @@ def _phrase_en(tokens: list[str]) -> str:
         text = " ".join(word(t, "en") for t in tokens[:-1]) + " time"
     else:
         text = " ".join(word(t, "en") for t in tokens)
+    text = " ".join(text.split())  # words that vanish in English (``bool``)
     return text[:1].upper() + text[1:]
