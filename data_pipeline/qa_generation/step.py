@@ -18,6 +18,7 @@ from pathlib import Path
 from core.errors import ProviderError, StepFailed
 from data_pipeline.llm import get_llm
 from data_pipeline.llm.base import LLMProvider, QuestionSQL, Theme
+from data_pipeline.llm.rules.sqlgen import untranslated_names
 from data_pipeline.llm.rules.words import language_of
 from data_pipeline.qa_generation import inputs, writers
 from data_pipeline.qa_generation.progress import PROGRESS_FILE, Progress
@@ -262,7 +263,14 @@ def _finish(ctx, schema, llm, progress: Progress, state: _ThemeRun, resumed: boo
     lang = language_of(ctx.params.business_context)
     writers.write_text_atomic(
         Path(ctx.task_dir) / writers.METADATA_MD,
-        writers.metadata_markdown(progress.themes, pairs_by_theme, db_name, label, lang),
+        writers.metadata_markdown(
+            progress.themes,
+            pairs_by_theme,
+            db_name,
+            label,
+            lang,
+            untranslated_names(schema.tables, lang),
+        ),
     )
     progress.completed = True
     progress.save(ctx.task_dir)

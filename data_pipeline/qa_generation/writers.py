@@ -13,6 +13,7 @@ METADATA_SQL = "metadata.txt"
 METADATA_MD = "metadata_detail.md"
 PAIR_GLOB = "qs_*_pair.json"
 TOPIC_MAX = 100  # topic_name is varchar(100)
+MAX_UNTRANSLATED = 200
 
 METADATA_DDL = """CREATE TABLE IF NOT EXISTS metadata (
     id serial PRIMARY KEY,
@@ -76,6 +77,9 @@ _MD = {
         "metrics": "业务指标",
         "pairs": "问答对数量",
         "examples": "示例问题",
+        "untranslated": "未翻译的名称",
+        "untranslated_note": "以下表名或字段名在问题中仍以原文出现（词表中没有对应的中文；"
+        "为它们添加表或字段注释，或配置 LLM 由第 1 步生成注释后即可翻译）：",
     },
     "en": {
         "title": "Business themes and question-SQL pairs",
@@ -86,6 +90,10 @@ _MD = {
         "metrics": "Business metrics",
         "pairs": "Pairs",
         "examples": "Example questions",
+        "untranslated": "Names left untranslated",
+        "untranslated_note": "These table or column names appear in questions as they are "
+        "(no translation known; a comment on the table or column, or step 1 with an LLM "
+        "configured, gives them one):",
     },
 }
 
@@ -96,8 +104,10 @@ def metadata_markdown(
     db_name: str,
     provider: str,
     lang: str,
+    untranslated: list[str] | None = None,
 ) -> str:
-    """``metadata_detail.md``: every theme with its tables, entities, metrics and examples."""
+    """``metadata_detail.md``: every theme with its tables, entities, metrics and examples,
+    then the names the questions could not put into the business context's language."""
     t = _MD["zh" if lang == "zh" else "en"]
     out = [f"# {t['title']}", "", f"- {t['db']}: `{db_name}`", f"- {t['provider']}: {provider}"]
     for i, (theme, pairs) in enumerate(zip(themes, pairs_by_theme, strict=True), start=1):
@@ -109,4 +119,9 @@ def metadata_markdown(
         if pairs:
             out += ["", f"### {t['examples']}", ""]
             out += [f"- {p.question}" for p in pairs[:5]]
+    if untranslated:
+        out += ["", f"## {t['untranslated']}", "", t["untranslated_note"], ""]
+        out += [f"- {line}" for line in untranslated[:MAX_UNTRANSLATED]]
+        if len(untranslated) > MAX_UNTRANSLATED:
+            out.append(f"- … (+{len(untranslated) - MAX_UNTRANSLATED})")
     return "\n".join(out) + "\n"

@@ -6,7 +6,8 @@ first (a DVD rental shop, a music store), with the traits that mislead a generat
   (``activebool``, ``address2``), per-film attributes (``rental_duration``, ``length``), an enum.
 * ``music`` (music store): all-lower-case glued names (``invoicedate``, ``billingcity``,
   ``unitprice``, ``mediatypeid``), playlists and tracks whose names repeat, a self reference
-  (``employee.reportsto``), a many-to-many table without its own key (``playlisttrack``).
+  (``employee.reportsto``), a many-to-many table without its own key (``playlisttrack``), a
+  column no glossary knows (``track.bpm``).
 
 ``sample_sql(keys=False)`` builds the same data with no declared primary or foreign key (the
 case of relationships no schema declares).
@@ -159,7 +160,7 @@ CREATE TABLE music.genre (genreid int NOT NULL, name text);
 CREATE TABLE music.mediatype (mediatypeid int NOT NULL, name text);
 CREATE TABLE music.track (trackid int NOT NULL, name text NOT NULL, albumid int,
     mediatypeid int NOT NULL, genreid int, composer text, milliseconds int NOT NULL, bytes int,
-    unitprice numeric(10, 2) NOT NULL);
+    unitprice numeric(10, 2) NOT NULL, bpm int);
 CREATE TABLE music.employee (employeeid int NOT NULL, lastname text NOT NULL,
     firstname text NOT NULL, title text, reportsto int, birthdate timestamp,
     hiredate timestamp, city text, country text, email text);
@@ -182,8 +183,8 @@ INSERT INTO music.mediatype SELECT i, (ARRAY['MPEG audio file', 'Protected AAC a
     'AAC audio file'])[i] FROM generate_series(1, 3) i;
 INSERT INTO music.track SELECT i, (ARRAY['Intro', 'Outro', 'Home', 'Blue'])[1 + i % 4] || ' ' || (i % 150),
     1 + i % 120, 1 + i % 3, 1 + i % 7, CASE WHEN i % 4 = 0 THEN NULL ELSE 'Composer ' || (i % 30) END,
-    150000 + (i * 7919) % 250000, 3000000 + (i * 104729) % 9000000, (ARRAY[0.99, 1.99])[1 + i % 2]
-    FROM generate_series(1, 900) i;
+    150000 + (i * 7919) % 250000, 3000000 + (i * 104729) % 9000000, (ARRAY[0.99, 1.99])[1 + i % 2],
+    60 + i % 120 FROM generate_series(1, 900) i;
 INSERT INTO music.employee VALUES
     (1, 'Adams', 'Andrew', 'General Manager', NULL, '1962-02-18', '2002-08-14', 'Edmonton',
      'Canada', 'andrew@music.example'),

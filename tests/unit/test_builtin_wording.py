@@ -5,6 +5,7 @@ from __future__ import annotations
 from data_pipeline.llm.base import Theme
 from data_pipeline.llm.builtin import BuiltinLLM
 from data_pipeline.llm.rules.questions import merge, plural, strip_prefix
+from data_pipeline.llm.rules.words import phrase, split_identifier
 from data_pipeline.schema.dedupe import question_key
 from data_pipeline.schema.model import ColumnMeta, ForeignKey, SchemaMetadata, TableMeta
 
@@ -101,3 +102,24 @@ def test_wording_helpers():
     assert plural("stall") == "stalls"
     assert plural("sales") == "sales"
     assert plural("服务区") == "服务区 records"
+    assert plural("staff") == "staff members"
+    assert strip_prefix("Invoice line", "invoice") == "Invoice line"  # "lines" says too little
+
+
+def test_identifiers_become_words():
+    """Glued words are split only into known words; numbered variants read as ordinals."""
+    assert split_identifier("activebool") == ["active", "bool"]
+    assert split_identifier("invoicelineid") == ["invoice", "line", "id"]
+    assert split_identifier("reportsto") == ["reports", "to"]
+    assert split_identifier("isactive") == ["is", "active"]
+    assert split_identifier("island") == ["island"]  # a word of its own, not "is land"
+    assert split_identifier("composer") == ["composer"]
+    assert split_identifier("xqzfoo") == ["xqzfoo"]  # unknown stays whole
+    assert phrase("activebool", "en") == "Active"
+    assert phrase("address2", "en") == "Second address"
+    assert phrase("address2", "zh") == "第二地址"
+    assert phrase("sales_2024", "zh") == "2024年销售额"
+    assert phrase("firstname", "zh") == "名"
+    assert phrase("milliseconds", "zh") == "毫秒数"
+    assert phrase("playlisttrack", "zh") == "播放列表曲目"
+    assert phrase("billingcity", "en") == "Billing city"

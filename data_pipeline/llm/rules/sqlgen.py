@@ -68,6 +68,7 @@ _CATEGORICAL = _words(
 _NAME_WORDS = ("name", "title", "label")
 _AUDIT = _words("update updated modified modify deleted changed sync synced etl")
 MAX_LITERAL = 60
+_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 _ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
 
 
@@ -306,3 +307,25 @@ def _name_column(table: TableMeta, texts: list[ColumnMeta]) -> ColumnMeta | None
         if col.is_unique or (col.is_primary_key and len(table.primary_key) == 1):
             return col
     return None
+
+
+# Latin words a Chinese question may keep (abbreviations read the same in both languages).
+_KEPT_LATIN = frozenset({"ID", "SKU", "URL", "IP", "UUID", "GUID", "VIP", "APP", "GPS", "KPI"})
+
+
+def untranslated_names(tables: list[TableMeta], lang: str) -> list[str]:
+    """Tables and columns whose label in questions is not in ``lang`` (English words left in
+    Chinese labels, or Chinese in English ones): ``music.track.composer → composer``."""
+    out = []
+    for table in tables:
+        facts = TableFacts(table, lang)
+        named = [(table.qualified_name, table_label(table, lang))]
+        named += [(f"{table.qualified_name}.{c.name}", facts.col_label(c)) for c in table.columns]
+        for name, label in named:
+            if lang == "zh":
+                foreign = [w for w in re.findall(r"[A-Za-z]{2,}", label) if w not in _KEPT_LATIN]
+            else:
+                foreign = _CJK_RUN.findall(label)
+            if foreign:
+                out.append(f"{name} → {label}")
+    return out
