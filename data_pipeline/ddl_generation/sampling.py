@@ -82,21 +82,41 @@ def sample_percent(estimated_rows: int, wanted_rows: int) -> float:
     return float(min(100.0, max(0.0001, 100.0 * wanted_rows / estimated_rows)))
 
 
+def json_number(text: str) -> float | str:
+    """A JSON number with a fraction or exponent (``parse_float`` of ``json.loads``), as
+    :func:`json_safe` gives the decimal it stands for: a float, or its text when a float would
+    change it. PostgreSQL writes floats as their shortest text, so the first test usually
+    decides."""
+    value = float(text)
+    if repr(value) == text:
+        return value
+    return json_safe(decimal.Decimal(text))
+
+
+_AS_IS = frozenset({int, bool, type(None)})
+
+
 def apply_samples(table: TableMeta, names: list[str], rows: list[tuple]) -> None:
-    """Store sample rows and per-column distinct sample values on ``table``."""
+    """Store sample rows and per-column distinct sample values on ``table``.
+
+    The rows come from JSON (see :mod:`.table_query`): mostly short strings, numbers and
+    None, which are stored as they are; anything else goes through :func:`json_safe`.
+    """
     table.sample_rows = []
-    per_column: dict[str, list] = {name: [] for name in names}
+    buckets: list[list] = [[] for _ in names]
+    limit = MAX_TEXT_CHARS
     for row in rows:
-        record = {}
-        for name, raw in zip(names, row, strict=True):
-            value = json_safe(raw)
-            record[name] = value
-            bucket = per_column[name]
+        values = [
+            v if type(v) in _AS_IS or (type(v) is str and len(v) <= limit) else json_safe(v)
+            for v in row
+        ]
+        table.sample_rows.append(dict(zip(names, values, strict=True)))
+        for bucket, value in zip(buckets, values, strict=True):
             if value is not None and len(bucket) < COLUMN_SAMPLES and value not in bucket:
                 bucket.append(value)
-        table.sample_rows.append(record)
+    by_name = dict(zip(names, buckets, strict=True))
     for col in table.columns:
-        col.samples = per_column.get(col.name, [])
+        col.samples = by_name.get(col.name, [])
 
 
 def enum_candidates(

@@ -16,8 +16,9 @@ SELECTs of several tables with ``UNION ALL``, so a batch of tables is one round 
          md5(ctid), LIMIT 20>) AS z))::text AS j
     UNION ALL SELECT 1 AS i, json_build_array(…)::text AS j …
 
-Rows travel as JSON because the tables of a batch have different columns; numbers are read
-back as ``Decimal`` so no digit is lost, and dates and times come as ISO 8601 text.
+Rows travel as JSON because the tables of a batch have different columns; a number that a
+float would change is kept as its text (as :func:`sampling.json_safe` does), and dates and
+times come as ISO 8601 text.
 
 Every part is bounded: the count stops at ``N + 1`` rows, the enum check reads at most
 ENUM_SCAN_ROWS rows and the sample pool at most ``sample_pool`` rows (from a repeatable
@@ -31,9 +32,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from decimal import Decimal
 
-from data_pipeline.ddl_generation.sampling import ENUM_SCAN_ROWS, SAMPLE_SEED, select_expr
+from data_pipeline.ddl_generation.sampling import (
+    ENUM_SCAN_ROWS,
+    SAMPLE_SEED,
+    json_number,
+    select_expr,
+)
 from data_pipeline.schema.model import ColumnMeta, TableMeta
 
 
@@ -69,7 +74,7 @@ class TableQuery:
         The enum row is ``(rows looked at, non-null count of candidate 1, its most frequent
         values, non-null count of candidate 2, …)``, as :func:`sampling.apply_distinct` reads it.
         """
-        count, enum_json, sample_json = json.loads(payload, parse_float=Decimal)
+        count, enum_json, sample_json = json.loads(payload, parse_float=json_number)
         enum_row = None
         if self.candidates and enum_json is not None:
             counts, values = enum_json
