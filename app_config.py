@@ -2,7 +2,8 @@
 
 Every setting has a default that works on a fresh machine: with nothing set, the pipeline
 database is an embedded PostgreSQL in ``./var/pgdata``, the ``demo`` source points at the
-bundled demo business database, and the built-in offline LLM and embedder are used.
+bundled demo business database, and the offline providers are used (the built-in LLM and
+the in-process e5 embedder).
 
 :meth:`Config.from_env` reads the environment, and a ``.env`` file in the project root when
 present (values already in the environment win), through ``pydantic-settings``; each field's
@@ -37,6 +38,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 DEMO_SOURCE_URL = "embedded:demo_business"
 SOURCE_ENV = re.compile(r"^SOURCE_([A-Z0-9_]+)_URL$", re.IGNORECASE)
 _SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# Embedders (data_pipeline.training_load.embedders).
+EMBEDDING_PROVIDERS = ("local-e5", "hashing", "openai-compatible")
+DEFAULT_EMBEDDING_PROVIDER = "local-e5"
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 # The environment Config() reads, set only while Config.from_env() builds one.
@@ -132,7 +136,10 @@ class Config(BaseSettings):
     llm_max_retries: int = 3
     llm_max_concurrency: int = 4
 
-    # Embeddings: unset base URL -> built-in hashing embedder.
+    # Embeddings: local-e5 (in-process semantic model, the default), hashing (built-in, fast,
+    # matches wording only) or openai-compatible. Unset: openai-compatible when a base URL
+    # is set, else local-e5 (see embedding_provider_name).
+    embedding_provider: str | None = None
     embedding_base_url: str | None = None
     embedding_api_key: str | None = None
     embedding_model: str = "text-embedding-v3"
@@ -238,6 +245,13 @@ class Config(BaseSettings):
             raise ValueError("MAX_CONCURRENT_TASKS must be at least 1")
         if self.heartbeat_timeout_seconds <= self.heartbeat_interval_seconds:
             raise ValueError("HEARTBEAT_TIMEOUT_SECONDS must exceed HEARTBEAT_INTERVAL_SECONDS")
+        if self.embedding_provider not in (None, *EMBEDDING_PROVIDERS):
+            raise ValueError(
+                f"EMBEDDING_PROVIDER must be one of {', '.join(EMBEDDING_PROVIDERS)}, "
+                f"got {self.embedding_provider!r}"
+            )
+        if self.embedding_provider_name == "openai-compatible" and not self.embedding_base_url:
+            raise ValueError("EMBEDDING_PROVIDER=openai-compatible needs EMBEDDING_BASE_URL")
         if self.pipeline_outage_tolerance_seconds < 0:
             raise ValueError("PIPELINE_OUTAGE_TOLERANCE_SECONDS must not be negative")
         for name in self.data_sources:
@@ -249,6 +263,14 @@ class Config(BaseSettings):
     def source_hosts(self) -> tuple[str, ...]:
         """``SOURCE_HOST_ALLOWLIST`` as a tuple of host names and CIDRs."""
         return tuple(h.strip() for h in self.source_host_allowlist.split(",") if h.strip())
+
+    @property
+    def embedding_provider_name(self) -> str:
+        """The embedder in use: ``EMBEDDING_PROVIDER``, else ``openai-compatible`` when
+        ``EMBEDDING_BASE_URL`` is set, else ``local-e5``."""
+        if self.embedding_provider:
+            return self.embedding_provider
+        return "openai-compatible" if self.embedding_base_url else DEFAULT_EMBEDDING_PROVIDER
 
     @property
     def uses_embedded_db(self) -> bool:

@@ -1,16 +1,26 @@
 """The training documents of a task folder, with ids derived from their content.
 
 * every ``<stem>.ddl`` -> one document of the ``ddl`` collection;
-* every ``<stem>_detail.md`` -> the ``documentation`` collection, split at headings into
-  chunks of at most ``max_chars`` characters, each starting with the table's title line (so a
-  chunk found alone still says which table it is about); long sections are split by
+* every ``<stem>_detail.md`` of step 1 -> the ``documentation`` collection, split at headings
+  into chunks of at most ``max_chars`` characters, each starting with the table's title line
+  (so a chunk found alone still says which table it is about); long sections are split by
   paragraphs, then lines (a Markdown table's header is repeated), then characters;
 * the pairs of the newest ``*_pair.json`` -> the ``sql`` collection, each stored as the JSON
-  document ``{"question": ..., "sql": ...}`` that Vanna's ``PG_VectorStore`` parses.
+  document ``{"question": ..., "sql": ...}`` that Vanna's ``PG_VectorStore`` parses, and
+  embedded by its question alone, as a search query (see :mod:`.embedders`): the SQL's
+  identifiers and keywords would otherwise outweigh the question's words.
+
+Step 2's ``metadata_detail.md`` (the themes, each with its tables and example questions) is
+not loaded: it is about no table in particular, so it is near every question a little and,
+in the documentation collection, would take one of the few places Vanna gives to table
+documentation for every question; its example questions are pairs of the ``sql`` collection
+already.
 
 Ids are ``uuid5(collection + normalised content)`` plus ``-sql`` / ``-ddl`` / ``-doc`` (the
 suffixes Vanna uses), so the same content always gets the same id and loading it twice adds
-nothing.
+nothing. A pair also has a looser :func:`pair_key` (case, spacing, trailing semicolon and
+question mark ignored), with which the store finds the same pair under another id, e.g. one
+Vanna wrote.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import StepFailed
+from data_pipeline.schema.files import DDL_SUFFIX, DETAIL_SUFFIX, RESERVED_STEMS
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +54,10 @@ class TrainingDocument:
         collection: ``sql``, ``ddl`` or ``documentation``.
         content: the stored document (for ``sql``, the JSON ``{"question", "sql"}``).
         source_file: the file it came from (a name inside the task folder).
-        embedding_text: what is embedded (for ``sql``, question and SQL without the JSON).
-        extra: more metadata (section, chunk number) stored in ``cmetadata``.
+        embedding_text: what is embedded (for ``sql``, the question).
+        extra: more metadata (section, chunk number, pair key) stored in ``cmetadata``.
         doc_id: deterministic id, see :func:`document_id`.
+        as_query: embedded as a search query rather than as a passage (pair questions).
     """
 
     collection: str
@@ -54,6 +66,7 @@ class TrainingDocument:
     embedding_text: str
     extra: dict = field(default_factory=dict, compare=False)
     doc_id: str = ""
+    as_query: bool = False
 
     @classmethod
     def make(
@@ -65,6 +78,7 @@ class TrainingDocument:
         embedding_text: str | None = None,
         id_key: str | None = None,
         extra: dict | None = None,
+        as_query: bool = False,
     ) -> TrainingDocument:
         if collection not in ID_SUFFIX:
             raise ValueError(f"unknown collection {collection!r}")
@@ -75,6 +89,7 @@ class TrainingDocument:
             embedding_text=embedding_text if embedding_text is not None else content,
             extra=dict(extra or {}),
             doc_id=document_id(collection, id_key if id_key is not None else content),
+            as_query=as_query,
         )
 
 
@@ -89,14 +104,43 @@ def document_id(collection: str, content: str) -> str:
     return f"{uuid.uuid5(_NAMESPACE, key)}{ID_SUFFIX[collection]}"
 
 
+def pair_key(question: str, sql: str) -> str:
+    """What makes two pairs the same: question and SQL lower-cased, whitespace collapsed, a
+    trailing semicolon (SQL) or question mark (question, ``?`` or ``？``) dropped."""
+    q = normalise_text(question).lower().rstrip("?？ ")
+    s = normalise_text(sql).lower().rstrip("; ")
+    return f"{q}\n{s}"
+
+
+def pair_key_of_document(document: str) -> str | None:
+    """:func:`pair_key` of a stored ``sql`` document (None when it is not a pair's JSON)."""
+    try:
+        pair = json.loads(document)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(pair, dict):
+        return None
+    question, sql = pair.get("question"), pair.get("sql")
+    if not isinstance(question, str) or not isinstance(sql, str):
+        return None
+    return pair_key(question, sql)
+
+
 def question_sql_document(question: str, sql: str, source_file: str) -> TrainingDocument:
-    """A question/SQL pair as Vanna stores it: the JSON document ``{"question", "sql"}``."""
+    """A question/SQL pair as Vanna stores it: the JSON document ``{"question", "sql"}``,
+    embedded by its question as a search query (see the module docstring)."""
     question, sql = question.strip(), sql.strip()
     content = json.dumps({"question": question, "sql": sql}, ensure_ascii=False)
     # A trailing semicolon does not make another query.
     key = normalise_text(question) + "\n" + normalise_text(sql).rstrip(";").rstrip()
     return TrainingDocument.make(
-        "sql", content, source_file, embedding_text=f"{question}\n{sql}", id_key=key
+        "sql",
+        content,
+        source_file,
+        embedding_text=question,
+        id_key=key,
+        extra={"pair_key": pair_key(question, sql)},
+        as_query=True,
     )
 
 
@@ -280,12 +324,16 @@ def collect_documents(task_dir: Path, max_chars: int = MAX_CHUNK_CHARS) -> Folde
     """Every training document of a task folder (see the module docstring)."""
     task_dir = Path(task_dir)
     docs: list[TrainingDocument] = []
-    ddl_files = sorted(p for p in task_dir.glob("*.ddl") if p.is_file())
+    ddl_files = sorted(p for p in task_dir.glob(f"*{DDL_SUFFIX}") if p.is_file())
     for path in ddl_files:
         text = _read(path).strip()
         if text:
             docs.append(TrainingDocument.make("ddl", text, path.name))
-    detail_files = sorted(p for p in task_dir.glob("*_detail.md") if p.is_file())
+    detail_files = sorted(
+        p
+        for p in task_dir.glob(f"*{DETAIL_SUFFIX}")
+        if p.is_file() and p.name[: -len(DETAIL_SUFFIX)] not in RESERVED_STEMS
+    )
     for path in detail_files:
         for n, (section, chunk) in enumerate(chunk_markdown(_read(path), max_chars)):
             extra = {"section": section, "chunk": n}

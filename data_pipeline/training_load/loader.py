@@ -1,4 +1,5 @@
-"""Loading documents into the training store: batched embedding and batched inserts.
+"""Loading documents into the training store: batched embedding and batched inserts of what
+the store lacks (:mod:`.load_plan` decides what that is).
 
 A background thread embeds batch *n + 1* while the calling thread inserts batch *n* (the
 database works in its own process, so the two overlap even under the GIL). Each batch is
@@ -15,13 +16,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from core.errors import ProviderError, StepFailed
 from data_pipeline.training_load.documents import COLLECTIONS, TrainingDocument
 from data_pipeline.training_load.embedders import Embedder
+from data_pipeline.training_load.load_plan import plan_load
 from data_pipeline.training_load.vector_store import TrainingStore
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 500
 _DONE = object()
 
 
@@ -35,6 +39,9 @@ class LoadReport:
         }
     )
     duplicates_in_input: int = 0
+    pairs_stored_under_other_ids: int = 0
+    re_embedded: int = 0
+    replaced: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLLECTIONS, 0))
     seconds: float = 0.0
 
     @property
@@ -59,18 +66,23 @@ class LoadReport:
                 "already_present": self.already_present,
             },
             "duplicates_in_input": self.duplicates_in_input,
+            "pairs_stored_under_other_ids": self.pairs_stored_under_other_ids,
+            "re_embedded": self.re_embedded,
+            "replaced": self.replaced,
             "seconds": round(self.seconds, 3),
             "documents_per_second": round(rate, 1) if rate else None,
         }
 
 
 def unique_documents(documents: list[TrainingDocument]) -> tuple[list[TrainingDocument], int]:
-    """Documents with distinct ids (first wins) and how many duplicates were dropped."""
+    """Documents with distinct ids and distinct pair keys (first wins), and how many
+    duplicates were dropped."""
     seen: set[str] = set()
     unique = []
     for doc in documents:
-        if doc.doc_id not in seen:
-            seen.add(doc.doc_id)
+        keys = {doc.doc_id, "pair\x1f" + doc.extra.get("pair_key", doc.doc_id)}
+        if not keys & seen:
+            seen |= keys
             unique.append(doc)
     return unique, len(documents) - len(unique)
 
@@ -80,39 +92,54 @@ def load_documents(
     documents: list[TrainingDocument],
     embedder: Embedder,
     *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     task_id: str | None = None,
     db_name: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     check_cancelled: Callable[[], None] | None = None,
     overlap: bool = True,
 ) -> LoadReport:
-    """Embed and insert ``documents`` into ``store`` (which must exist: ``store.ensure``).
+    """Embed and insert ``documents`` into ``store`` (which must exist: ``store.ensure``),
+    following :func:`~.load_plan.plan_load`: only what is missing or out of date is embedded.
 
     Args:
-        batch_size: documents per embedding call and per INSERT/commit.
+        batch_size: documents per embedding call and per INSERT/commit (default: the
+            embedder's ``load_batch_size``).
         task_id / db_name: recorded in each row's ``cmetadata``.
         progress: called with (documents done, total) after each batch.
         check_cancelled: called between batches; raises to stop the load.
         overlap: embed the next batch in a thread while inserting (False: one after the other).
+
+    Raises:
+        StepFailed: the store holds vectors of another embedder.
     """
     started = time.perf_counter()
     docs, duplicates = unique_documents(documents)
     report = LoadReport(duplicates_in_input=duplicates)
     for doc in docs:
         report.collections[doc.collection]["documents"] += 1
-    batches = [docs[i : i + batch_size] for i in range(0, len(docs), max(1, batch_size))]
     store.collection_ids()  # read once here, not first from the embedding thread
-    done = 0
+    plan = plan_load(store, docs, embedder.name, db_name)
+    problem = plan.mixing_error(embedder.name)
+    if problem:
+        raise StepFailed(problem)
+    if task_id:
+        store.claim_rows(plan.claim_ids, task_id)
+    for doc in plan.up_to_date + [d for d in docs if d.doc_id in plan.same_pair]:
+        report.collections[doc.collection]["already_present"] += 1
+    report.pairs_stored_under_other_ids = len(plan.same_pair)
+    report.re_embedded = len(plan.stale_ids)
+    done = len(docs) - len(plan.to_embed)
+    if progress and done:
+        progress(done, len(docs))
+    size = max(1, batch_size or embedder.load_batch_size)
+    batches = [plan.to_embed[i : i + size] for i in range(0, len(plan.to_embed), size)]
 
     def embed(batch: list[TrainingDocument]) -> bytes:
-        texts = [d.embedding_text for d in batch]
-        vectors = embedder.embed_array(texts) if hasattr(embedder, "embed_array") else None
-        if vectors is None:
-            vectors = embedder.embed(texts)
-        if len(vectors) != len(batch):
-            raise RuntimeError(f"embedder returned {len(vectors)} vectors for {len(batch)} texts")
-        return store.encode_batch(batch, vectors, task_id=task_id, db_name=db_name)
+        vectors = _vectors(embedder, batch)
+        return store.encode_batch(
+            batch, vectors, task_id=task_id, db_name=db_name, embedder=embedder.name
+        )
 
     for batch, payload in _embedded(batches, embed, overlap, check_cancelled):
         inserted = store.insert_encoded(payload)
@@ -122,16 +149,44 @@ def load_documents(
         done += len(batch)
         if progress:
             progress(done, len(docs))
+    for item in plan.replacements:
+        removed = store.replace_rows(item.old_ids, item.new_ids, item.owners)
+        for name, n in removed.items():
+            report.replaced[name] = report.replaced.get(name, 0) + n
     report.seconds = time.perf_counter() - started
     logger.info(
-        "loaded %d documents in %.2f s: %d inserted, %d already present (%d duplicates dropped)",
+        "loaded %d documents in %.2f s with %s: %d inserted, %d already present (%d embedded "
+        "again, %d pairs stored under other ids), %d rows of earlier versions replaced (%d "
+        "duplicates dropped)",
         report.documents,
         report.seconds,
+        embedder.name,
         report.inserted,
         report.already_present,
+        report.re_embedded,
+        report.pairs_stored_under_other_ids,
+        sum(report.replaced.values()),
         duplicates,
     )
     return report
+
+
+def _vectors(embedder: Embedder, batch: list[TrainingDocument]) -> np.ndarray:
+    """The batch's vectors in order: pair questions embedded as queries, the rest as
+    passages (one call each)."""
+    vectors = np.zeros((len(batch), embedder.dimension))
+    for as_query in (False, True):
+        index = [i for i, d in enumerate(batch) if d.as_query == as_query]
+        if index:
+            texts = [batch[i].embedding_text for i in index]
+            part = np.asarray(embedder.embed_array(texts, query=as_query), dtype=np.float64)
+            if part.shape != (len(index), embedder.dimension):
+                raise ProviderError(
+                    f"{embedder.name} returned vectors of shape {part.shape} for "
+                    f"{len(index)} texts of {embedder.dimension} dimensions"
+                )
+            vectors[index] = part
+    return vectors
 
 
 def _embedded(batches, embed, overlap: bool, check_cancelled):

@@ -4,7 +4,9 @@
         [--collection sql|ddl|documentation] [-k N] [--task-id ID] [--json]
 
 The store and the embedder come from the same settings as the pipeline (``.env`` /
-environment): ``VECTOR_DATABASE_URL`` or the pipeline database, ``EMBEDDING_*``.
+environment): ``VECTOR_DATABASE_URL`` or the pipeline database, ``EMBEDDING_*``. The question
+is embedded as a search query (e5's ``"query: "``). A store holding vectors of another
+embedder than the configured one is an error, naming the setting that selects it.
 Exit status: 0 with results, 1 on an error, 2 on bad arguments.
 """
 
@@ -19,7 +21,7 @@ from app_config import Config
 from core.errors import PipelineError, error_summary
 from core.secrets import mask_secrets
 from data_pipeline.training_load.documents import COLLECTIONS
-from data_pipeline.training_load.embedders import get_embedder
+from data_pipeline.training_load.embedders import get_embedder, setting_for
 from data_pipeline.training_load.step import resolve_vector_dsn
 from data_pipeline.training_load.vector_store import SearchHit, TrainingStore
 
@@ -69,6 +71,14 @@ def format_hit(rank: int, hit: SearchHit) -> str:
     return f"{head}\n{indented}"
 
 
+def mixed_store_message(others: dict[str, int], embedder: str) -> str:
+    found = ", ".join(f"{n} by {name} ({setting_for(name)})" for name, n in others.items())
+    return (
+        f"the training store holds vectors made by another embedder: {found}; the question "
+        f"would be embedded with {embedder}, and vectors of two models cannot be compared"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.k < 1 or args.k > 100:
@@ -84,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         with TrainingStore(resolve_vector_dsn(config)) as store:
             if not store.exists():
                 print("the training store is empty: run step 4 (training_load) first")
+                return 1
+            others = store.other_embedders(embedder.name, [])
+            if others:
+                print(f"error: {mixed_store_message(others, embedder.name)}", file=sys.stderr)
                 return 1
             hits = store.search(
                 args.question, embedder, collection=args.collection, k=args.k, task_id=args.task_id

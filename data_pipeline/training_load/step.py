@@ -4,7 +4,11 @@ into the pgvector training store (see :mod:`data_pipeline.training_load.vector_s
 Options: ``backup_vector_tables`` (CSV copies of the task's own rows into
 ``<task>/vector_bak/`` first) and ``truncate_vector_tables`` (remove the task's own rows before
 loading; rows other tasks loaded too stay). A task never exports or removes the vectors of
-others. Loading the same folder again adds no row: ids come from the content.
+others. Loading the same folder again adds no row and embeds nothing: ids come from the
+content, and a stored row records what its vector was made from. A table's DDL and
+documentation replace their earlier version from the same database; a pair stored already
+(by anyone, up to case, spacing and trailing punctuation) is not added again
+(:mod:`.load_plan`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from core.errors import StepFailed, error_summary
 from data_pipeline.tasks.runtime import pipeline_dsn as start_pipeline
 from data_pipeline.training_load.documents import collect_documents, newest_pair_file
 from data_pipeline.training_load.embedders import get_embedder
-from data_pipeline.training_load.loader import DEFAULT_BATCH_SIZE, load_documents
+from data_pipeline.training_load.loader import load_documents
 from data_pipeline.training_load.vector_store import BACKUP_DIR, TrainingStore
 from data_pipeline.workflow.context import StepContext
 
@@ -117,7 +121,6 @@ def run(ctx: StepContext) -> dict:
             store,
             found.documents,
             embedder,
-            batch_size=DEFAULT_BATCH_SIZE,
             task_id=ctx.task_id,
             db_name=ctx.db_name,
             progress=lambda done, total: ctx.progress(done, total, f"{done}/{total} documents"),

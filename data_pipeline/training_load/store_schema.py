@@ -9,6 +9,7 @@ a message saying so, rather than half-written.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import uuid
 
@@ -46,8 +47,23 @@ def task_filter(task_id: str) -> str:
     return json.dumps({"task_ids": [task_id]})
 
 
-def row_metadata(doc: TrainingDocument, task_id: str | None, db_name: str | None) -> str:
-    """A row's ``cmetadata``: ``id`` as Vanna reads it, the loading task(s), the source."""
+def embedding_key(doc: TrainingDocument, embedder: str) -> str:
+    """What a document's vector depends on, hashed: the embedder, query or passage, the text.
+    A stored row whose key differs (another embedder, or text embedded otherwise by an
+    earlier version) is embedded again when it is loaded again."""
+    kind = "query" if doc.as_query else "passage"
+    digest = hashlib.sha256(f"{embedder}\x1f{kind}\x1f{doc.embedding_text}".encode())
+    return digest.hexdigest()[:20]
+
+
+def row_metadata(
+    doc: TrainingDocument,
+    task_id: str | None,
+    db_name: str | None,
+    embedder: str | None = None,
+) -> str:
+    """A row's ``cmetadata``: ``id`` as Vanna reads it, the loading task(s), the source, and
+    (given the embedder's name) who made the vector and from what."""
     meta = {
         "id": doc.doc_id,
         "task_id": task_id,
@@ -57,6 +73,9 @@ def row_metadata(doc: TrainingDocument, task_id: str | None, db_name: str | None
         "collection": doc.collection,
         **doc.extra,
     }
+    if embedder is not None:
+        meta["embedder"] = embedder
+        meta["embedding_key"] = embedding_key(doc, embedder)
     return json.dumps(meta, ensure_ascii=False)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,11 +170,18 @@ class TrainingStore:
         *,
         task_id: str | None = None,
         db_name: str | None = None,
+        embedder: str | None = None,
     ) -> bytes:
-        """The binary COPY payload of a batch (see :mod:`.copy_format`)."""
+        """The binary COPY payload of a batch (see :mod:`.copy_format`); ``embedder`` (its
+        name) is recorded in each row."""
         ids = self.collection_ids()
         rows = [
-            (doc.doc_id, ids[doc.collection], doc.content, row_metadata(doc, task_id, db_name))
+            (
+                doc.doc_id,
+                ids[doc.collection],
+                doc.content,
+                row_metadata(doc, task_id, db_name, embedder),
+            )
             for doc in documents
         ]
         return encode_rows(rows, vectors)
@@ -181,7 +189,7 @@ class TrainingStore:
     def insert_encoded(self, payload: bytes) -> set[str]:
         """Insert an encoded batch in one transaction; return the ids inserted now.
 
-        Ids already present are left as they are, except that this task joins their
+        Ids already present get the new vector (and embedder), and this task joins their
         ``task_ids``.
         """
         with self.db.transaction(dict_rows=False) as cur:
@@ -198,13 +206,62 @@ class TrainingStore:
         *,
         task_id: str | None = None,
         db_name: str | None = None,
+        embedder: str | None = None,
     ) -> set[str]:
         """Insert documents with their vectors; return the ids inserted now."""
         if not documents:
             return set()
         return self.insert_encoded(
-            self.encode_batch(documents, vectors, task_id=task_id, db_name=db_name)
+            self.encode_batch(
+                documents, vectors, task_id=task_id, db_name=db_name, embedder=embedder
+            )
         )
+
+    # What a load finds in the store (see :mod:`.load_plan`) -------------------------------
+    def _rows(self, name: str, params: dict) -> list[dict]:
+        with self.db.transaction() as cur:
+            cur.execute(query(name), params)
+            return [dict(r) for r in cur.fetchall()]
+
+    def present_rows(self, ids: list[str]) -> dict[str, str | None]:
+        """The ``ids`` stored already, with the ``embedding_key`` of their vectors."""
+        rows = self._rows("present_rows", {"ids": list(ids)})
+        return {r["id"]: r["embedding_key"] for r in rows}
+
+    def pair_rows(self, keys: list[str]) -> list[dict]:
+        """Stored pairs with one of ``keys``, and every pair without a recorded key
+        (``id``, ``pair_key``, ``document`` when the key is not recorded, ``ours``)."""
+        return self._rows("pair_rows", {"keys": list(keys)})
+
+    def file_rows(self, db_name: str, files: list[str]) -> list[dict]:
+        """Stored DDL/documentation rows of ``files`` of database ``db_name``."""
+        return self._rows("file_rows", {"db_name": db_name, "files": list(files)})
+
+    def other_embedders(self, embedder: str, exempt: list[str]) -> dict[str, int]:
+        """Rows made by another embedder than ``embedder`` (``exempt`` ids aside), by name."""
+        rows = self._rows("other_embedders", {"embedder": embedder, "exempt": list(exempt)})
+        return {r["embedder"]: int(r["n"]) for r in rows}
+
+    def claim_rows(self, ids: list[str], task_id: str) -> None:
+        """``task_id`` joins the ``task_ids`` of these rows (those this pipeline loaded)."""
+        if ids:
+            with self.db.transaction(dict_rows=False) as cur:
+                cur.execute(query("claim_rows"), {"ids": list(ids), "task_id": task_id})
+
+    def replace_rows(self, old_ids: list[str], new_ids: list[str], owners: list[str]) -> dict:
+        """In one transaction: ``owners`` join the ``task_ids`` of ``new_ids``, and the rows
+        ``old_ids`` (an earlier version of the same table's DDL or documentation) go.
+        Returns the rows removed per collection."""
+        removed = dict.fromkeys(COLLECTIONS, 0)
+        with self.db.transaction(dict_rows=False) as cur:
+            if owners and new_ids:
+                cur.execute(
+                    query("add_owners"), {"ids": list(new_ids), "owners": json.dumps(owners)}
+                )
+            cur.execute(query("delete_rows"), {"ids": list(old_ids)})
+            for (name,) in cur.fetchall():
+                removed[name] = removed.get(name, 0) + 1
+        return removed
 
     # Reading and maintenance --------------------------------------------------------------
     def counts(self, task_id: str | None = None) -> dict[str, int]:
@@ -315,12 +372,13 @@ class TrainingStore:
         k: int = 5,
         task_id: str | None = None,
     ) -> list[SearchHit]:
-        """The ``k`` documents nearest to ``text`` by cosine distance (``<=>``)."""
+        """The ``k`` documents nearest to ``text`` (embedded as a search query) by cosine
+        distance (``<=>``)."""
         if collection is not None and collection not in COLLECTIONS:
             raise ValueError(f"collection must be one of {', '.join(COLLECTIONS)}")
         if not self.exists():
             return []
-        vector = vector_literal(embedder.embed([text])[0])
+        vector = vector_literal(embedder.embed_query(text))
         params = {
             "vector": vector,
             "collection": collection,

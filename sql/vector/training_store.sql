@@ -4,7 +4,9 @@
 -- cmetadata->>'id' (Vanna lists and deletes training data through it).
 -- Our ids are derived from the content, so a load adds only what is not there yet.
 -- cmetadata: {"id", "task_id" (first loader), "task_ids" (every task that loaded the row),
---             "source_file", "db_name", "collection", ...}.
+--             "source_file", "db_name", "collection", "embedder" (who made the vector),
+--             "embedding_key" (hash of embedder + text embedded: a changed one is re-embedded),
+--             "pair_key" (sql rows: the normalised question and SQL), ...}.
 -- {dimension} is filled in by the code (a vector column needs a fixed size to be compared).
 
 -- name: create_store
@@ -56,18 +58,86 @@ COPY pg_temp.training_stage (id, collection_id, embedding, document, cmetadata)
 FROM STDIN (FORMAT binary);
 
 -- name: insert_embeddings
--- Rows already present gain this task in task_ids. RETURNING gives the inserted rows
--- (inserted = true) and the rows newly shared with this task.
+-- A row already present (its vector was out of date, or another load inserted it meanwhile)
+-- gets the new vector and its embedder, and this task joins its task_ids. RETURNING gives
+-- the inserted rows (inserted = true) and the updated ones.
 INSERT INTO langchain_pg_embedding AS e (id, collection_id, embedding, document, cmetadata)
 SELECT id, collection_id, embedding, document, cmetadata FROM pg_temp.training_stage
 ON CONFLICT (id) DO UPDATE
-   SET cmetadata = jsonb_set(
-           COALESCE(e.cmetadata, '{}'::jsonb), '{task_ids}',
-           COALESCE(e.cmetadata -> 'task_ids', '[]'::jsonb)
-               || jsonb_build_array(EXCLUDED.cmetadata ->> 'task_id'))
- WHERE EXCLUDED.cmetadata ->> 'task_id' IS NOT NULL
-   AND NOT COALESCE(e.cmetadata -> 'task_ids', '[]'::jsonb) ? (EXCLUDED.cmetadata ->> 'task_id')
+   SET embedding = EXCLUDED.embedding,
+       cmetadata = COALESCE(e.cmetadata, '{}'::jsonb)
+           || jsonb_build_object('embedder', EXCLUDED.cmetadata -> 'embedder',
+                                 'embedding_key', EXCLUDED.cmetadata -> 'embedding_key')
+           || CASE WHEN EXCLUDED.cmetadata ->> 'task_id' IS NULL
+                     OR COALESCE(e.cmetadata -> 'task_ids', '[]'::jsonb)
+                            ? (EXCLUDED.cmetadata ->> 'task_id')
+                   THEN '{}'::jsonb
+                   ELSE jsonb_build_object('task_ids',
+                            COALESCE(e.cmetadata -> 'task_ids', '[]'::jsonb)
+                                || jsonb_build_array(EXCLUDED.cmetadata ->> 'task_id')) END
 RETURNING e.id, (e.xmax = 0) AS inserted;
+
+-- name: present_rows
+-- Which of a load's ids are stored already, and the embedding_key of their vectors.
+SELECT id, cmetadata ->> 'embedding_key' AS embedding_key
+  FROM langchain_pg_embedding WHERE id = ANY(%(ids)s);
+
+-- name: pair_rows
+-- Stored pairs that may equal one of the load's (same pair_key), and every pair without a
+-- pair_key (Vanna's own, or loaded by an earlier version): their key is computed from the
+-- document. "ours" marks rows a load of this pipeline wrote (they have task_ids).
+SELECT e.id, e.cmetadata ->> 'pair_key' AS pair_key,
+       CASE WHEN e.cmetadata ? 'pair_key' THEN NULL ELSE e.document END AS document,
+       COALESCE(e.cmetadata ? 'task_ids', false) AS ours
+  FROM langchain_pg_embedding e JOIN langchain_pg_collection c ON c.uuid = e.collection_id
+ WHERE c.name = 'sql'
+   AND (e.cmetadata ->> 'pair_key' = ANY(%(keys)s) OR NOT COALESCE(e.cmetadata ? 'pair_key', false));
+
+-- name: file_rows
+-- The stored DDL and documentation of the load's files for the same database: the rows of
+-- a table's earlier version are replaced by the new one.
+SELECT e.id, c.name AS collection, e.cmetadata ->> 'source_file' AS source_file,
+       COALESCE(e.cmetadata -> 'task_ids', '[]'::jsonb) AS task_ids
+  FROM langchain_pg_embedding e JOIN langchain_pg_collection c ON c.uuid = e.collection_id
+ WHERE c.name IN ('ddl', 'documentation')
+   AND e.cmetadata ->> 'db_name' = %(db_name)s
+   AND e.cmetadata ->> 'source_file' = ANY(%(files)s);
+
+-- name: other_embedders
+-- Rows whose vectors another embedder made, apart from the ones this load re-embeds or
+-- replaces (rows written before embedders were recorded are not counted: unknown).
+SELECT e.cmetadata ->> 'embedder' AS embedder, count(*) AS n
+  FROM langchain_pg_embedding e
+ WHERE e.cmetadata ? 'embedder'
+   AND e.cmetadata ->> 'embedder' <> %(embedder)s
+   AND NOT e.id = ANY(%(exempt)s)
+ GROUP BY 1 ORDER BY 2 DESC;
+
+-- name: claim_rows
+-- Rows present already (loaded by this pipeline) that this task loads too.
+UPDATE langchain_pg_embedding e
+   SET cmetadata = jsonb_set(e.cmetadata, '{task_ids}',
+                             (e.cmetadata -> 'task_ids') || jsonb_build_array(%(task_id)s::text))
+ WHERE e.id = ANY(%(ids)s)
+   AND jsonb_typeof(e.cmetadata -> 'task_ids') = 'array'
+   AND NOT (e.cmetadata -> 'task_ids') ? %(task_id)s;
+
+-- name: add_owners
+-- The tasks that loaded a table's earlier version own its new rows too (first seen first).
+UPDATE langchain_pg_embedding e
+   SET cmetadata = jsonb_set(e.cmetadata, '{task_ids}', (
+           SELECT COALESCE(jsonb_agg(t ORDER BY first_seen), '[]'::jsonb)
+             FROM (SELECT t, min(n) AS first_seen
+                     FROM jsonb_array_elements_text(
+                              COALESCE(e.cmetadata -> 'task_ids', '[]'::jsonb)
+                                  || %(owners)s::jsonb) WITH ORDINALITY AS a(t, n)
+                    GROUP BY t) AS merged))
+ WHERE e.id = ANY(%(ids)s) AND jsonb_typeof(e.cmetadata -> 'task_ids') = 'array';
+
+-- name: delete_rows
+DELETE FROM langchain_pg_embedding e USING langchain_pg_collection c
+ WHERE c.uuid = e.collection_id AND e.id = ANY(%(ids)s)
+RETURNING c.name;
 
 -- name: counts
 SELECT c.name, count(e.id) AS n

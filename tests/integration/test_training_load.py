@@ -77,6 +77,13 @@ PAIRS = [
 ]
 
 
+@pytest.fixture
+def config(config):
+    """The test configuration with the hashing embedder: these tests are about the store and
+    the loading, not the model (tests/integration/test_semantic_retrieval.py is)."""
+    return config.with_overrides(embedding_provider="hashing")
+
+
 def detail_md(columns: int = 40) -> str:
     lines = [
         "# public.bss_service_area（服务区基础信息表）",
@@ -449,6 +456,7 @@ def test_search_finds_the_nearest_document_and_the_cli_prints_it(tmp_path, confi
         "PIPELINE_DATABASE_URL": pipeline_dsn,
         "LOAD_DEMO_SOURCE": "false",
         "EMBEDDING_BASE_URL": "",
+        "EMBEDDING_PROVIDER": "hashing",
         "VECTOR_DATABASE_URL": "",
     }
     cmd = [
@@ -481,6 +489,16 @@ def test_search_finds_the_nearest_document_and_the_cli_prints_it(tmp_path, confi
         timeout=60,
     )
     assert bad.returncode == 2
+    # Searched with another embedder than the one that made the vectors: refused, saying which.
+    mixed = subprocess.run(
+        cmd,
+        cwd=PROJECT_ROOT,
+        env={**env, "EMBEDDING_PROVIDER": "local-e5"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert mixed.returncode == 1 and "EMBEDDING_PROVIDER=hashing" in mixed.stderr, mixed.stderr
 
 
 def test_cancelled_load_keeps_committed_batches_and_a_rerun_completes(tmp_path, pipeline_dsn):
@@ -606,6 +624,7 @@ def test_openai_compatible_embedder_errors_are_clear_and_keyless(fake_openai):
 
 def test_step_loads_through_the_remote_embedder(tmp_path, config, pipeline_dsn, fake_openai):
     remote = config.with_overrides(
+        embedding_provider=None,  # implied by the base URL
         embedding_base_url=fake_openai.base_url,
         embedding_api_key="k",
         embedding_dimension=384,
