@@ -176,22 +176,34 @@ def _sample_part(
     percent: float | None,
     shuffle: bool,
 ) -> str:
-    """Values are computed (and cut) in the inner query, so at most ``pool`` short rows are
-    sorted, never whole documents. ``ROW(...)`` (not ``json_build_array``, limited to 100
-    arguments) keeps any number of columns; the rows come as objects ``{"f1": …, …}`` in
-    column order."""
+    """The sample: ``n`` rows of a pool of at most ``pool`` rows, in md5(ctid) order.
+
+    The pool is read as row ids only; the values are computed (and cut) for the ``n`` rows
+    picked, fetched by row id, so no whole document is read or sorted. A partitioned table's
+    row ids repeat across partitions, so there the values of the whole pool are computed.
+    ``ROW(...)`` (not ``json_build_array``, limited to 100 arguments) keeps any number of
+    columns; the rows come as objects ``{"f1": …, …}`` in column order."""
     outputs = ", ".join(f"c{j}" for j in range(width))
+    values = ", ".join(exprs)
+    src, n, pool = source(table, percent), int(n), max(int(pool), int(n))
     if not shuffle:
         return (
-            f"(SELECT json_agg(to_json(ROW({outputs}))) FROM (SELECT {', '.join(exprs)}"
-            f" FROM {source(table, percent)} LIMIT {int(n)}) AS z)"
+            f"(SELECT json_agg(to_json(ROW({outputs}))) FROM (SELECT {values}"
+            f" FROM {src} LIMIT {n}) AS z)"
         )
-    inner = (
-        f"SELECT {', '.join(exprs)}, ctid AS _dp_ctid FROM {source(table, percent)}"
-        f" LIMIT {max(int(pool), int(n))}"
-    )
-    ordered = (
-        f"SELECT {outputs}, md5(sub._dp_ctid::text) AS _dp_o FROM ({inner}) AS sub"
-        f" ORDER BY _dp_o LIMIT {int(n)}"
-    )
-    return f"(SELECT json_agg(to_json(ROW({outputs})) ORDER BY _dp_o) FROM ({ordered}) AS z)"
+    if table.kind != "partitioned table":
+        picked = (
+            f"SELECT _dp_ctid FROM (SELECT ctid AS _dp_ctid FROM {src} LIMIT {pool}) AS p"
+            f" ORDER BY md5(_dp_ctid::text) LIMIT {n}"
+        )
+        rows = (
+            f"SELECT {values}, md5(ctid::text) AS _dp_o FROM {relation(table)}"
+            f" WHERE ctid = ANY(ARRAY({picked}))"
+        )
+    else:
+        inner = f"SELECT {values}, ctid AS _dp_ctid FROM {src} LIMIT {pool}"
+        rows = (
+            f"SELECT {outputs}, md5(sub._dp_ctid::text) AS _dp_o FROM ({inner}) AS sub"
+            f" ORDER BY _dp_o LIMIT {n}"
+        )
+    return f"(SELECT json_agg(to_json(ROW({outputs})) ORDER BY _dp_o) FROM ({rows}) AS z)"
