@@ -1,17 +1,19 @@
 """Reads what step 1 documents about the listed tables of a business database.
 
 Catalog metadata of *all* listed tables comes from a constant number of ``pg_catalog``
-queries (``sql/catalog/metadata.sql``). Then, per table, at most three bounded data queries:
-a count that stops after ``exact_count_max_rows + 1`` rows (skipped when the planner's
-estimate already says the table is large), a sample (``TABLESAMPLE SYSTEM`` on large tables,
-``LIMIT`` on small ones) and one query confirming the enum-like candidates of the table.
+queries (``sql/catalog/metadata.sql``). Then the data: per table, a count that stops after
+``exact_count_max_rows + 1`` rows (skipped when the planner's estimate already says the table
+is large), a sample (``TABLESAMPLE SYSTEM`` on large tables, ``LIMIT`` on small ones) and a
+bounded check of the enum-like candidates, all of it in one statement for a whole batch of
+tables (see :mod:`.table_data`): a few round trips for hundreds of tables.
 
-The data queries of different tables run over a few connections at once (``parallel``,
-default 4): they are many small round trips, and the server works on them concurrently.
+The batches run over a few connections at once (``parallel``, default 4), which open while
+the catalog is read; a batch that fails is read again one table at a time, so that only the
+table at fault is documented without its data.
 
 The business database is only read: every session is read-only, with a statement timeout and a
-lock timeout, and each table's data queries run in their own short transaction so that locks
-are not held across the whole run.
+lock timeout, and each batch runs in its own short transaction so that locks are not held
+across the whole run.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from data_pipeline.sources.connection import connect_readonly
 logger = logging.getLogger(__name__)
 
 MIN_SERVER_VERSION = 120000  # pg_partition_tree, attgenerated
-TABLES_PER_CONNECTION = 10  # no extra connection for fewer tables than this
+TABLES_PER_CONNECTION = 10  # no extra connection for fewer listed tables than this
 
 
 class _CountingCursor(psycopg2.extras.RealDictCursor):
@@ -128,14 +130,25 @@ class MetadataReader:
         """Metadata of ``tables`` (list names) and, per failed table, why it failed."""
         started = time.monotonic()
         conns = [self.connect()]
+        # The data connections open (a few round trips each) while the catalog is read.
+        wanted = min(self.parallel, max(1, len(tables) // TABLES_PER_CONNECTION))
+        opener = ThreadPoolExecutor(1, thread_name_prefix="metadata-connect")
+        pending = [opener.submit(self.connect) for _ in range(wanted - 1)]
         try:
             meta, errors, infos, stats = self._read_catalog(conns[0], tables)
+            while pending:
+                conns.append(pending[0].result())
+                pending.pop(0)
             self._read_all_data(conns, meta.tables, infos, stats)
         except psycopg2.Error as exc:
             raise SourceUnavailable(
                 f"business database query failed: {error_summary(exc)}"
             ) from None
         finally:
+            opener.shutdown(wait=True, cancel_futures=True)
+            for future in pending:  # opened, but not used (an error came first)
+                if not future.cancelled() and future.exception() is None:
+                    conns.append(future.result())
             self.statements = sum(c.statements for c in conns)
             for conn in conns:
                 conn.close()
@@ -158,9 +171,6 @@ class MetadataReader:
         if self.is_cancelled():
             raise Cancelled("the run was cancelled")
         self.progress(0, total)
-        wanted = min(self.parallel, max(1, total // TABLES_PER_CONNECTION))
-        while len(conns) < wanted:
-            conns.append(self.connect())
         settings = DataSettings(self.sample_rows, self.exact_count_max_rows, self.enum_max_distinct)
         jobs = [
             TableJob(table, *infos[table.qualified_name], stats.get(table.qualified_name, {}))
