@@ -150,6 +150,10 @@ class Config(BaseSettings):
     sample_rows: int = 20
     exact_count_max_rows: int = 100_000
     source_statement_timeout_ms: int = 30_000
+    # Step 1: foreign keys no schema declares, inferred from names and confirmed by data.
+    infer_relationships: bool = True
+    relationship_min_share: float = Field(default=0.95, gt=0, le=1)
+    relationship_time_budget_seconds: float = Field(default=60.0, gt=0)
     qa_theme_count: int = 5
     qa_questions_per_theme: int = 10
     # The pair count grows with the tables: max(themes x per theme, per table x tables), capped.

@@ -16,6 +16,7 @@ from pathlib import Path
 from core.errors import Cancelled, PipelineError, StepFailed
 from data_pipeline.ddl_generation.detail_render import incoming_foreign_keys
 from data_pipeline.ddl_generation.metadata_reader import MetadataReader
+from data_pipeline.ddl_generation.relationships import infer_relationships
 from data_pipeline.ddl_generation.writers import (
     file_stems,
     save_schema_metadata,
@@ -24,12 +25,14 @@ from data_pipeline.ddl_generation.writers import (
 )
 from data_pipeline.llm.base import TableComments
 from data_pipeline.schema.model import SCHEMA_METADATA_FILE, TableMeta
+from data_pipeline.sources.connection import connect_readonly
 from data_pipeline.workflow.context import StepContext
 
 logger = logging.getLogger(__name__)
 
 MAX_COMMENT_CHARS = 500
 READ_SHARE = 0.6  # share of the step's progress given to reading (the rest: comments, files)
+PROBE_TIMEOUT_MS = 10_000  # statement timeout of one relationship probe
 
 
 def run(ctx: StepContext) -> dict:
@@ -60,6 +63,8 @@ def run(ctx: StepContext) -> dict:
         logger.warning("%s", privilege)
     for name, message in errors.items():
         logger.warning("table %s failed: %s", name, message)
+    ctx.check_cancelled()
+    relationships = _infer_relationships(ctx, meta.tables)
 
     comment_stats = _add_comments(ctx, meta.tables, read_share=READ_SHARE)
 
@@ -110,6 +115,7 @@ def run(ctx: StepContext) -> dict:
         "files": [*written, SCHEMA_METADATA_FILE][:100],
         "warnings": {k: v for k, v in list(reader.warnings.items())[:50]},
         "source_role": {**reader.source_role, "warning": privilege},
+        "relationships": relationships,
         "catalog_queries": reader.catalog_queries,
         "statements": reader.statements,
         "elapsed_seconds": elapsed,
@@ -123,6 +129,43 @@ def run(ctx: StepContext) -> dict:
         comment_stats["tables"] + comment_stats["columns"],
     )
     return summary
+
+
+def _infer_relationships(ctx: StepContext, tables: list[TableMeta]) -> dict:
+    """Foreign keys no schema declares, inferred from names and confirmed by the data
+    (:mod:`.relationships`); added to ``tables`` marked as inferred. Inference is an extra:
+    when the source cannot be asked, the step goes on without it."""
+    config = ctx.config
+    if not config.infer_relationships:
+        return {"enabled": False}
+    ctx.progress(READ_SHARE, 1.0, "relationships")
+    timeout = min(int(config.source_statement_timeout_ms), PROBE_TIMEOUT_MS)
+    try:
+        conn = connect_readonly(
+            ctx.source_dsn,
+            purpose="relationships",
+            settings={"statement_timeout": timeout, "lock_timeout": timeout},
+        )
+    except PipelineError as exc:
+        logger.warning("relationships not inferred: %s", exc.message)
+        return {"enabled": True, "error": exc.message}
+    try:
+        report = infer_relationships(
+            conn,
+            tables,
+            min_share=config.relationship_min_share,
+            exact_rows=config.exact_count_max_rows,
+            time_budget_seconds=config.relationship_time_budget_seconds,
+        )
+    finally:
+        conn.close()
+    logger.info(
+        "relationships: %d inferred, %d candidate(s) rejected, %d key(s) found in the data"
+        " (%d probes, %.2f s)",
+        len(report.inferred), len(report.rejected), len(report.keys), report.probes,
+        report.elapsed_seconds,
+    )  # fmt: skip
+    return {"enabled": True, **report.summary()}
 
 
 def _privilege_warning(role: dict) -> str | None:

@@ -66,6 +66,8 @@ class TableMeta:
     sample_rows: list[dict[str, Any]] = field(default_factory=list)
     # A partitioned table's partitions (documented and queried through the table itself).
     partitions: list[str] = field(default_factory=list)
+    # Without a declared primary key: a column found unique and not null in the data.
+    inferred_key: list[str] = field(default_factory=list)
 
     @property
     def qualified_name(self) -> str:

@@ -242,3 +242,90 @@ def build(dsn: str, keys: bool = True) -> None:
             cur.execute(sample_sql(keys))
     finally:
         conn.close()
+
+
+# A database that declares no key at all, in the naming styles relationships hide behind.
+LOOSE_SQL = """
+CREATE TABLE users (id int NOT NULL, name text NOT NULL, city text, email text);
+CREATE TABLE orders (id int NOT NULL, user_id int, total numeric(10, 2), ordered_at date,
+    batch_no text);
+CREATE TABLE customer (custid int NOT NULL, custname text NOT NULL, city text);
+CREATE TABLE invoice (invid int NOT NULL, custid int NOT NULL, amount numeric(10, 2),
+    issued_on date);
+CREATE TABLE sbcustomer (sbcustid text NOT NULL, sbcustname text NOT NULL, sbcustcity text);
+CREATE TABLE sbtransaction (sbtxid int NOT NULL, sbtxcustid text NOT NULL,
+    sbtxamount numeric(12, 2), sbtxdatetime timestamp);
+CREATE TABLE airport (airport_code text NOT NULL, airport_name text NOT NULL, city text);
+CREATE TABLE flight (flight_no text NOT NULL, from_airport text NOT NULL,
+    to_airport text NOT NULL, departs_at timestamp);
+CREATE TABLE state (state_name text NOT NULL, population int, area numeric);
+CREATE TABLE city (city_name text NOT NULL, state_name text NOT NULL, population int);
+CREATE TABLE staff (staff_id int NOT NULL, full_name text NOT NULL, store_id int,
+    manager_id int);
+CREATE TABLE store (store_id int NOT NULL, manager_staff_id int NOT NULL, city text);
+CREATE TABLE warehouse (id int NOT NULL, city text);
+CREATE TABLE shipment (id int NOT NULL, order_id int NOT NULL, warehouse_id int NOT NULL,
+    batch_no text, shipped_on date);
+
+INSERT INTO users SELECT i, 'User ' || (i % 150), (ARRAY['Paris', 'Oslo', 'Lima'])[1 + i % 3],
+    'u' || i || '@mail.example' FROM generate_series(1, 300) i;
+INSERT INTO orders SELECT i, CASE WHEN i % 10 = 0 THEN NULL ELSE 1 + (i * 7) % 300 END,
+    (i % 50) * 3.5, date '2024-01-01' + i % 200, 'B' || (i % 40) FROM generate_series(1, 2000) i;
+INSERT INTO customer SELECT i, 'Customer ' || i, (ARRAY['Paris', 'Oslo'])[1 + i % 2]
+    FROM generate_series(1, 120) i;
+INSERT INTO invoice SELECT i, 1 + (i * 11) % 120, (i % 70) * 2.25, date '2024-02-01' + i % 90
+    FROM generate_series(1, 900) i;
+INSERT INTO sbcustomer SELECT 'C' || lpad(i::text, 4, '0'), 'Client ' || i,
+    (ARRAY['Boston', 'Austin'])[1 + i % 2] FROM generate_series(1, 80) i;
+INSERT INTO sbtransaction SELECT i, 'C' || lpad((1 + (i * 13) % 80)::text, 4, '0'), i * 10.5,
+    timestamp '2024-03-01' + i * interval '5 hours' FROM generate_series(1, 600) i;
+INSERT INTO airport SELECT code, 'Airport ' || code, 'City ' || code
+    FROM unnest(ARRAY['PEK', 'PVG', 'CAN', 'SZX', 'CTU', 'KMG', 'XIY', 'HGH']) code;
+INSERT INTO flight SELECT 'F' || i, (ARRAY['PEK', 'PVG', 'CAN', 'SZX', 'CTU', 'KMG', 'XIY', 'HGH'])[1 + i % 8],
+    (ARRAY['PEK', 'PVG', 'CAN', 'SZX', 'CTU', 'KMG', 'XIY', 'HGH'])[1 + (i * 3 + 1) % 8],
+    timestamp '2024-05-01' + i * interval '3 hours' FROM generate_series(1, 400) i;
+INSERT INTO state SELECT s, 1000000 + length(s) * 1000, length(s) * 10.5
+    FROM unnest(ARRAY['Texas', 'Ohio', 'Utah', 'Iowa', 'Maine', 'Idaho']) s;
+INSERT INTO city SELECT 'Town ' || i, (ARRAY['Texas', 'Ohio', 'Utah', 'Iowa', 'Maine', 'Idaho'])[1 + i % 6],
+    10000 + i * 37 FROM generate_series(1, 90) i;
+INSERT INTO store VALUES (1, 1, 'Paris'), (2, 3, 'Oslo'), (3, 5, 'Lima');
+INSERT INTO staff SELECT i, 'Staff ' || i, 1 + i % 3, CASE WHEN i > 3 THEN 1 + i % 3 END
+    FROM generate_series(1, 30) i;
+INSERT INTO warehouse SELECT i, (ARRAY['Paris', 'Oslo'])[1 + i % 2] FROM generate_series(1, 10) i;
+INSERT INTO shipment SELECT i, 1 + (i * 3) % 2000, 1 + i % 20, 'B' || (i % 40),
+    date '2024-02-01' + i % 100 FROM generate_series(1, 1500) i;
+ANALYZE;
+"""
+LOOSE_TABLES = [
+    "public.users", "public.orders", "public.customer", "public.invoice", "public.sbcustomer",
+    "public.sbtransaction", "public.airport", "public.flight", "public.state", "public.city",
+    "public.staff", "public.store", "public.warehouse", "public.shipment",
+]  # fmt: skip
+# (child, column, parent, parent column) of every relationship the loose database hides.
+LOOSE_RELATIONSHIPS = {
+    ("orders", "user_id", "users", "id"),  # user_id → users.id (plural table)
+    ("invoice", "custid", "customer", "custid"),  # custid → customer.custid
+    ("sbtransaction", "sbtxcustid", "sbcustomer", "sbcustid"),  # prefixed names
+    ("flight", "from_airport", "airport", "airport_code"),  # the column names the table
+    ("flight", "to_airport", "airport", "airport_code"),
+    ("city", "state_name", "state", "state_name"),  # text key, same name
+    ("staff", "store_id", "store", "store_id"),
+    ("staff", "manager_id", "staff", "staff_id"),  # self reference
+    ("store", "manager_staff_id", "staff", "staff_id"),  # not a self reference
+    ("shipment", "order_id", "orders", "id"),
+}
+# What must not be kept, and why: shipment.warehouse_id holds 1..20 but warehouses are 1..10
+# (half the values match); batch_no is on orders and shipments but a key of neither; city is
+# on users, customer, airport, store and warehouse and a key of none.
+LOOSE_NOT_RELATIONSHIPS = {("shipment", "warehouse_id"), ("shipment", "batch_no"),
+                           ("orders", "batch_no")}  # fmt: skip
+
+
+def build_loose(dsn: str) -> None:
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(LOOSE_SQL)
+    finally:
+        conn.close()

@@ -93,18 +93,20 @@ def _column_comment(table: TableMeta, col: ColumnMeta, lang: str) -> str:
             len(tokens) > 1
             and tokens[-1] == "id"
             and set(tokens[:-1]) <= set(split_identifier(fk.ref_table))
-        ):
-            # area_id → service_area: name the key after the table it points to.
+        ) or known_share(col.name) == 0:
+            # area_id → service_area, aid → author: name the key after the table it points to.
             base = f"{ref}ID" if lang == "zh" else f"{ref} ID"
         else:
             extras.append(f"关联{ref}" if lang == "zh" else f"refers to {ref.lower()}")
-    elif col.is_primary_key and len(table.primary_key) == 1:
+        if fk.inferred:
+            extras.append("推断的关联，未声明" if lang == "zh" else "inferred, not declared")
+    elif [col.name] in (table.primary_key, table.inferred_key):
         tokens = split_identifier(col.name)
         if (
             len(tokens) > 1
             and tokens[-1] == "id"
             and set(tokens[:-1]) <= set(split_identifier(table.name))
-        ):
+        ) or known_share(col.name) == 0:
             own = phrase(table.name, lang)
             base = f"{own}ID" if lang == "zh" else f"{own} ID"
         extras.append("主键" if lang == "zh" else "primary key")

@@ -265,9 +265,9 @@ def table_facts(table: TableMeta, lang: str) -> TableFacts:
             facts.texts.append(col)
     # Audit columns (last_update, modified_at) make dull trends: last.
     facts.dates.sort(key=lambda c: bool(set(split_identifier(c.name)) & _AUDIT))
-    pk = table.primary_key[0] if len(table.primary_key) == 1 else None
-    facts.key_col = table.column(pk) if pk else None
-    facts.key_cols = [c for c in (table.column(k) for k in table.primary_key) if c is not None]
+    key = table.primary_key or table.inferred_key
+    facts.key_col = table.column(key[0]) if len(key) == 1 else None
+    facts.key_cols = [c for c in (table.column(k) for k in key) if c is not None]
     return facts
 
 
