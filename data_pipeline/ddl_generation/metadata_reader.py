@@ -40,6 +40,7 @@ from data_pipeline.ddl_generation.catalog import (
     resolve,
 )
 from data_pipeline.ddl_generation.table_data import (
+    BATCH_MAX_TABLES,
     CountingTupleCursor,
     DataSettings,
     TableDataReader,
@@ -73,6 +74,7 @@ class MetadataReader:
 
     After :meth:`read`: ``catalog_queries`` (constant), ``statements`` (all statements),
     ``warnings`` (table → notes such as a timed-out sample), ``extras`` (table → TableExtras).
+    ``batch_size`` bounds the tables read by one statement (1: a statement per table).
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class MetadataReader:
         is_cancelled: Callable[[], bool] | None = None,
         progress: Callable[[int, int], None] | None = None,
         parallel: int = 4,
+        batch_size: int = BATCH_MAX_TABLES,
     ):
         self.dsn = dsn
         self.sample_rows = max(0, int(sample_rows))
@@ -103,6 +106,7 @@ class MetadataReader:
         # Who read the source, and what it could have written (the least-privilege check).
         self.source_role: dict = {}
         self.parallel = max(1, int(parallel))
+        self.batch_size = max(1, int(batch_size))  # tables per statement at most
         self._lock = threading.Lock()
 
     # Connection -------------------------------------------------------------------------
@@ -177,7 +181,7 @@ class MetadataReader:
             for table in tables
         ]
         # At least two batches per connection, so that the connections finish together.
-        per_batch = math.ceil(total / (2 * len(conns))) if total else 1
+        per_batch = min(self.batch_size, math.ceil(total / (2 * len(conns)))) if total else 1
         todo = deque(plan_batches(jobs, settings, per_batch))
         finished, stop = queue.Queue(), threading.Event()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import psycopg2
@@ -523,6 +524,123 @@ def test_reader_session_is_read_only_with_timeouts(fifty_tables_dsn):
             cur.execute("DELETE FROM t00")
     finally:
         conn.close()
+
+
+# --- batches: a statement per batch of tables ----------------------------------------------
+
+BATCH_TABLES = 24
+SLOW_ROW_SECONDS = 0.05  # per row of the slow table: 5 s for its 100 rows
+
+
+@pytest.fixture(scope="module")
+def batch_source(pg_admin_dsn) -> str:
+    """Tables b00…b23 (100 rows each, analysed), read as a role that is not a superuser, so
+    that row-level security applies: b07's policy fails (division by zero) and b13's sleeps
+    on every row. Returns the role's DSN."""
+    dsn = new_database(pg_admin_dsn)
+    parts = [
+        f"CREATE TABLE b{i:02d} (id integer PRIMARY KEY, kind text, val numeric, note text);"
+        f"INSERT INTO b{i:02d} SELECT g, 'k' || (g % 3), g * 1.5, 'row ' || g"
+        " FROM generate_series(1, 100) g;"
+        for i in range(BATCH_TABLES)
+    ]
+    role = f"r_{psycopg2.extensions.parse_dsn(dsn)['dbname'][-10:]}"
+    _exec(
+        dsn,
+        "\n".join(parts)
+        + f"""
+        ALTER TABLE b07 ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY broken ON b07 USING (val / (id - id) > 0);
+        ALTER TABLE b13 ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY slow ON b13 USING (pg_sleep({SLOW_ROW_SECONDS}) IS NOT NULL);
+        CREATE ROLE {role} LOGIN;
+        GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};
+        ANALYZE;
+        """,
+    )
+    return psycopg2.extensions.make_dsn(dsn, user=role)
+
+
+def _has_data(table, rows: int = 100) -> bool:
+    return (
+        (table.row_count, table.row_count_exact) == (rows, True)
+        and len(table.sample_rows) == 20
+        and set(table.column("kind").enum_values) == {"k0", "k1", "k2"}
+    )
+
+
+def test_a_failing_table_fails_alone_in_its_batch(batch_source):
+    tables = [f"b{i:02d}" for i in range(12)]
+    reader = MetadataReader(batch_source, parallel=1)
+    meta, errors = reader.read(tables)
+    assert not errors and [t.name for t in meta.tables] == tables  # its catalog facts stay
+    assert set(reader.warnings) == {"public.b07"}  # no warning for its batch neighbours
+    assert reader.warnings["public.b07"][0] == "data skipped: division by zero"
+    assert all("division by zero" in w for w in reader.warnings["public.b07"])
+    broken = meta.tables[7]
+    assert broken.row_count is None and broken.sample_rows == []
+    assert all(_has_data(t) for t in meta.tables if t.name != "b07")
+    # 3 settings + 5 catalog queries + 2 batches of 6 tables; the batch of b06…b11 failed, so
+    # its 6 tables were read again one by one (a statement each), and b07's three parts
+    # (count, sample, enum-like check) were each tried alone.
+    assert reader.statements == 8 + 2 + 6 + 3
+
+
+def test_batches_respect_the_statement_timeout(batch_source):
+    tables = [f"b{i:02d}" for i in range(12, 24)]
+    reader = MetadataReader(batch_source, statement_timeout_ms=500, parallel=1)
+    started = time.monotonic()
+    meta, errors = reader.read(tables)
+    elapsed = time.monotonic() - started
+    # Unbounded, b13's batch would take 5 s or more. Bounded: its batch is cancelled after
+    # 0.5 s, then b13's own statement and its three parts after 0.5 s each.
+    assert elapsed < 4.5, elapsed
+    assert not errors and set(reader.warnings) == {"public.b13"}
+    assert len(reader.warnings["public.b13"]) == 4
+    assert all("statement timeout" in w for w in reader.warnings["public.b13"])
+    assert all(_has_data(t) for t in meta.tables if t.name != "b13")
+
+
+def test_progress_and_cancellation_between_batches(batch_source):
+    """Progress comes per batch; a cancellation seen after the first batch stops the reading
+    once the batch in flight (the slow b13's, 2.5 s) ends: the third batch is never read."""
+    tables = [f"b{i:02d}" for i in (14, 15, 16, 17, 13, 18, 19, 20, 21, 22, 23, 12)]
+    seen: list[tuple[int, int]] = []
+    reader = MetadataReader(
+        batch_source,
+        statement_timeout_ms=500,
+        parallel=1,
+        batch_size=4,
+        progress=lambda done, total: seen.append((done, total)),
+        is_cancelled=lambda: any(done for done, _ in seen),
+    )
+    with pytest.raises(Cancelled):
+        reader.read(tables)
+    assert seen == [(0, 12), (4, 12)]
+
+
+def test_samples_are_the_same_run_after_run_batched_or_not(built_dsn):
+    """Repeatable samples (TABLESAMPLE with a seed on the big table, row ids in md5 order)
+    whether the tables are read in batches or one statement per table."""
+    tables = parse_table_list(BUILT_LIST)
+
+    def facts(reader: MetadataReader) -> dict:
+        meta, _ = reader.read(tables)
+        return {
+            t.qualified_name: (
+                t.row_count,
+                t.row_count_exact,
+                t.sample_rows,
+                [(c.name, c.samples, c.enum_values) for c in t.columns],
+            )
+            for t in meta.tables
+        }
+
+    first = facts(MetadataReader(built_dsn))
+    assert facts(MetadataReader(built_dsn)) == first
+    assert facts(MetadataReader(built_dsn, batch_size=1)) == first
+    assert len(first["public.big"][2]) == 20 and not first["public.big"][1]  # sampled
+    assert len(first["sales.orders"][2]) == 20
 
 
 def test_errors_cancel_and_unreachable_source(fifty_tables_dsn, tmp_path):
