@@ -17,6 +17,8 @@ from playwright.sync_api import expect
 
 from tests.api_support import wait_until
 from tests.browser.conftest import ConsoleErrors, start_service
+from tests.conftest import new_database
+from tests.support import sample_dbs
 
 pytestmark = pytest.mark.browser
 
@@ -344,5 +346,42 @@ def test_token_mode_asks_once_per_tab(pg_admin_dsn, template_db, demo_dsn, brows
         assert "CREATE TABLE" in path.read_text(encoding="utf-8")
         expect(page.locator("dialog.modal")).to_have_count(0)
         assert errors.unexpected(401) == []
+    finally:
+        svc.stop()
+
+
+def test_task_page_lists_inferred_relationships(
+    pg_admin_dsn, template_db, demo_dsn, browser_home, page
+):
+    """Step 1 on a source that declares no key: the task page lists what it inferred."""
+    loose = new_database(pg_admin_dsn)
+    sample_dbs.build_loose(loose)
+    svc = start_service(
+        pg_admin_dsn, template_db, demo_dsn, browser_home, "loose", SOURCE_LOOSE_URL=loose
+    )
+    try:
+        body = {
+            "task_name": "loose keys",
+            "start": False,
+            "parameters": {
+                "db_connection": "source:loose",
+                "table_list": sample_dbs.LOOSE_TABLES,
+                "business_context": "Orders, invoices, flights and stores",
+            },
+        }
+        task_id = api(svc, "POST", "/tasks", json=body).json()["data"]["task_id"]
+        res = api(svc, "POST", f"/tasks/{task_id}/execute", json={"step_name": "ddl_generation"})
+        assert res.status_code == 202, res.text
+        wait_for_status(svc, task_id, {"partial_completed", "failed"}, 60)
+        page.goto(f"{svc.base}/#/tasks/{task_id}")
+        block = page.locator('.step[data-step="ddl_generation"] details.relationships')
+        expect(block.locator("summary")).to_contain_text(
+            f"{len(sample_dbs.LOOSE_RELATIONSHIPS)} relationships inferred"
+        )
+        block.locator("summary").click()
+        expect(block.locator("li.relationship")).to_have_count(len(sample_dbs.LOOSE_RELATIONSHIPS))
+        expect(block).to_contain_text("public.orders.user_id → public.users.id")
+        expect(block).to_contain_text("100% of 200 values match · table_id")
+        assert page.errors.unexpected() == []
     finally:
         svc.stop()

@@ -40,6 +40,35 @@ function stepStats(run) {
   );
 }
 
+/** Step 1's inferred relationships (foreign keys no schema declares), with their evidence. */
+function inferredRelationships(run) {
+  const result = run && run.status === "completed" ? run.result : null;
+  const found = result && result.relationships && result.relationships.inferred;
+  if (!Array.isArray(found) || !found.length) return null;
+  const rejected = Number(result.relationships.rejected_total || 0);
+  const title = `${found.length} relationship${found.length === 1 ? "" : "s"} inferred`;
+  return h(
+    "details",
+    { class: "relationships" },
+    h("summary", { text: rejected ? `${title} (${rejected} candidates rejected)` : title }),
+    h(
+      "ul",
+      {},
+      found.map((r) =>
+        h(
+          "li",
+          { class: "relationship" },
+          h("span", { class: "mono", text: `${r.from} → ${r.to}` }),
+          h("span", {
+            class: "muted small",
+            text: ` · ${Math.round(100 * Number(r.match_share || 0))}% of ${r.values_probed} values match · ${r.rule}`,
+          }),
+        ),
+      ),
+    ),
+  );
+}
+
 /** One step of the timeline: status, start, end, duration, key numbers, error. */
 export function timelineItem(step, detail, latestRun) {
   const status = detail.status || "pending";
@@ -70,6 +99,7 @@ export function timelineItem(step, detail, latestRun) {
         h("dd", { class: "step-duration", text: fmtDuration(duration) }),
       ),
       stepStats(latestRun),
+      step.name === "ddl_generation" ? inferredRelationships(latestRun) : null,
       error ? h("div", { class: "step-error", text: error }) : null,
     ),
   );
