@@ -7,8 +7,8 @@
   paragraphs, then lines (a Markdown table's header is repeated), then characters;
 * the pairs of the newest ``*_pair.json`` -> the ``sql`` collection, each stored as the JSON
   document ``{"question": ..., "sql": ...}`` that Vanna's ``PG_VectorStore`` parses, and
-  embedded by its question alone, as a search query (see :mod:`.embedders`): the SQL's
-  identifiers and keywords would otherwise outweigh the question's words.
+  embedded by its question alone, as a passage (see :mod:`.embedders` for the measurements):
+  the SQL's identifiers and keywords would otherwise outweigh the question's words.
 
 Step 2's ``metadata_detail.md`` (the themes, each with its tables and example questions) is
 not loaded: it is about no table in particular, so it is near every question a little and,
@@ -57,7 +57,8 @@ class TrainingDocument:
         embedding_text: what is embedded (for ``sql``, the question).
         extra: more metadata (section, chunk number, pair key) stored in ``cmetadata``.
         doc_id: deterministic id, see :func:`document_id`.
-        as_query: embedded as a search query rather than as a passage (pair questions).
+        as_query: embedded as a search query rather than as a passage (e5's "query: "
+            prefix); False for every document step 4 loads (see :mod:`.embedders`).
     """
 
     collection: str
@@ -128,7 +129,7 @@ def pair_key_of_document(document: str) -> str | None:
 
 def question_sql_document(question: str, sql: str, source_file: str) -> TrainingDocument:
     """A question/SQL pair as Vanna stores it: the JSON document ``{"question", "sql"}``,
-    embedded by its question as a search query (see the module docstring)."""
+    embedded by its question (see the module docstring)."""
     question, sql = question.strip(), sql.strip()
     content = json.dumps({"question": question, "sql": sql}, ensure_ascii=False)
     # A trailing semicolon does not make another query.
@@ -140,7 +141,6 @@ def question_sql_document(question: str, sql: str, source_file: str) -> Training
         embedding_text=question,
         id_key=key,
         extra={"pair_key": pair_key(question, sql)},
-        as_query=True,
     )
 
 
