@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg2
-import psycopg2.errors
 import psycopg2.extensions
 
 from core.errors import error_summary
@@ -236,17 +235,15 @@ class TableDataReader:
         return _Joint(job, built, candidates, percent)
 
     def _read_joint(self, job: TableJob) -> bool:
-        """The table's joint statement alone. Returns False when it failed and the parts
-        are worth reading one by one (not after a lock timeout: they would wait as long)."""
+        """The table's joint statement alone. Returns False when it failed (the parts are
+        then read one by one: a part that fails alone does not take the others with it)."""
         joint = self._joint(job, 0)
         payload = None
         if joint.query is not None:
-            try:
-                payload = self._run(joint.query.query)[0][1]
-            except psycopg2.Error as exc:
-                self._recover(exc)
-                self.warn(job.table.qualified_name, f"data skipped: {error_summary(exc)}")
-                return isinstance(exc, psycopg2.errors.LockNotAvailable)
+            rows = self._query(job.table, "data", joint.query.query)
+            if rows is None:
+                return False
+            payload = rows[0][1]
         self._apply_joint(joint, payload)
         return True
 
