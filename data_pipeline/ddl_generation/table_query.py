@@ -12,8 +12,8 @@ SELECTs of several tables with ``UNION ALL``, so a batch of tables is one round 
         (WITH s AS MATERIALIZED (SELECT <candidates> FROM t … LIMIT 10000)
          SELECT json_build_array((SELECT json_build_array(count(*), count(col), …) FROM s),
                                  json_build_array(ARRAY(<most frequent values of col>), …))),
-        (SELECT json_agg(to_json(ROW(c0, …)) ORDER BY _dp_o) FROM (<pool of rows, ordered by
-         md5(ctid), LIMIT 20>) AS z))::text AS j
+        (SELECT json_agg(to_json(ROW(c0, …)) ORDER BY _dp_o) FROM (<the rows whose ctid
+         is among the first 20, in md5(ctid) order, of a pool of at most 1000>) AS z))::text AS j
     UNION ALL SELECT 1 AS i, json_build_array(…)::text AS j …
 
 Rows travel as JSON because the tables of a batch have different columns; a number that a
