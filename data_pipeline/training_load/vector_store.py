@@ -235,12 +235,18 @@ class TrainingStore:
 
     def file_rows(self, db_name: str, files: list[str]) -> list[dict]:
         """Stored DDL/documentation rows of ``files`` of database ``db_name``."""
-        return self._rows("file_rows", {"db_name": db_name, "files": list(files)})
+        wanted = set(files)
+        rows = self._rows("file_rows", {"db_name": db_name})
+        return [r for r in rows if r["source_file"] in wanted]
 
-    def other_embedders(self, embedder: str, exempt: list[str]) -> dict[str, int]:
+    def other_embedders(self, embedder: str, exempt=()) -> dict[str, int]:
         """Rows made by another embedder than ``embedder`` (``exempt`` ids aside), by name."""
-        rows = self._rows("other_embedders", {"embedder": embedder, "exempt": list(exempt)})
-        return {r["embedder"]: int(r["n"]) for r in rows}
+        counts: dict[str, int] = {}
+        exempt = set(exempt)
+        for row in self._rows("other_embedders", {"embedder": embedder}):
+            if row["id"] not in exempt:
+                counts[row["embedder"]] = counts.get(row["embedder"], 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
     def claim_rows(self, ids: list[str], task_id: str) -> None:
         """``task_id`` joins the ``task_ids`` of these rows (those this pipeline loaded)."""

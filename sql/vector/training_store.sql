@@ -94,24 +94,21 @@ SELECT e.id, e.cmetadata ->> 'pair_key' AS pair_key,
    AND (e.cmetadata ->> 'pair_key' = ANY(%(keys)s) OR NOT COALESCE(e.cmetadata ? 'pair_key', false));
 
 -- name: file_rows
--- The stored DDL and documentation of the load's files for the same database: the rows of
--- a table's earlier version are replaced by the new one.
+-- The stored DDL and documentation of a database (the code keeps the load's files): the
+-- rows of a table's earlier version are replaced by the new one.
 SELECT e.id, c.name AS collection, e.cmetadata ->> 'source_file' AS source_file,
        COALESCE(e.cmetadata -> 'task_ids', '[]'::jsonb) AS task_ids
   FROM langchain_pg_embedding e JOIN langchain_pg_collection c ON c.uuid = e.collection_id
  WHERE c.name IN ('ddl', 'documentation')
-   AND e.cmetadata ->> 'db_name' = %(db_name)s
-   AND e.cmetadata ->> 'source_file' = ANY(%(files)s);
+   AND e.cmetadata @> jsonb_build_object('db_name', %(db_name)s::text);
 
 -- name: other_embedders
--- Rows whose vectors another embedder made, apart from the ones this load re-embeds or
--- replaces (rows written before embedders were recorded are not counted: unknown).
-SELECT e.cmetadata ->> 'embedder' AS embedder, count(*) AS n
+-- Rows whose vectors another embedder made (rows written before embedders were recorded
+-- are not counted: unknown). The code leaves out those a load embeds again or replaces.
+SELECT e.id, e.cmetadata ->> 'embedder' AS embedder
   FROM langchain_pg_embedding e
  WHERE e.cmetadata ? 'embedder'
-   AND e.cmetadata ->> 'embedder' <> %(embedder)s
-   AND NOT e.id = ANY(%(exempt)s)
- GROUP BY 1 ORDER BY 2 DESC;
+   AND e.cmetadata ->> 'embedder' <> %(embedder)s;
 
 -- name: claim_rows
 -- Rows present already (loaded by this pipeline) that this task loads too.
