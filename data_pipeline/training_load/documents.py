@@ -25,6 +25,7 @@ Vanna wrote.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -106,11 +107,12 @@ def document_id(collection: str, content: str) -> str:
 
 
 def pair_key(question: str, sql: str) -> str:
-    """What makes two pairs the same: question and SQL lower-cased, whitespace collapsed, a
-    trailing semicolon (SQL) or question mark (question, ``?`` or ``？``) dropped."""
+    """What makes two pairs the same, hashed (it is stored with every pair): question and SQL
+    lower-cased, whitespace collapsed, a trailing semicolon (SQL) or question mark (question,
+    ``?`` or ``？``) dropped."""
     q = normalise_text(question).lower().rstrip("?？ ")
     s = normalise_text(sql).lower().rstrip("; ")
-    return f"{q}\n{s}"
+    return hashlib.sha256(f"{q}\n{s}".encode()).hexdigest()[:24]
 
 
 def pair_key_of_document(document: str) -> str | None:

@@ -71,6 +71,9 @@ def plan_load(
 ) -> LoadPlan:
     """The plan for loading ``docs`` (distinct ids) with the embedder named ``embedder``."""
     plan = LoadPlan()
+    if store.is_empty():  # nothing to compare with: everything is new
+        plan.to_embed = list(docs)
+        return plan
     present = store.present_rows([d.doc_id for d in docs])
     _find_same_pairs(store, [d for d in docs if d.doc_id not in present], plan)
     for doc in docs:

@@ -174,18 +174,31 @@ def load_documents(
 def _vectors(embedder: Embedder, batch: list[TrainingDocument]) -> np.ndarray:
     """The batch's vectors in order: pair questions embedded as queries, the rest as
     passages (one call each)."""
+    kinds = {d.as_query for d in batch}
+    if len(kinds) == 1:  # the usual case: one call for the whole batch
+        return _checked(embedder, embedder.embed_array(_texts(batch), query=kinds.pop()), batch)
     vectors = np.zeros((len(batch), embedder.dimension))
     for as_query in (False, True):
         index = [i for i, d in enumerate(batch) if d.as_query == as_query]
         if index:
-            texts = [batch[i].embedding_text for i in index]
-            part = np.asarray(embedder.embed_array(texts, query=as_query), dtype=np.float64)
-            if part.shape != (len(index), embedder.dimension):
-                raise ProviderError(
-                    f"{embedder.name} returned vectors of shape {part.shape} for "
-                    f"{len(index)} texts of {embedder.dimension} dimensions"
-                )
-            vectors[index] = part
+            part = [batch[i] for i in index]
+            vectors[index] = _checked(
+                embedder, embedder.embed_array(_texts(part), query=as_query), part
+            )
+    return vectors
+
+
+def _texts(batch: list[TrainingDocument]) -> list[str]:
+    return [d.embedding_text for d in batch]
+
+
+def _checked(embedder: Embedder, vectors, batch: list[TrainingDocument]) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float64)
+    if vectors.shape != (len(batch), embedder.dimension):
+        raise ProviderError(
+            f"{embedder.name} returned vectors of shape {vectors.shape} for "
+            f"{len(batch)} texts of {embedder.dimension} dimensions"
+        )
     return vectors
 
 

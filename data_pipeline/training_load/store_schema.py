@@ -42,6 +42,13 @@ def vector_literal(vector: list[float]) -> str:
     return _literal_format(len(vector)) % tuple(vector)
 
 
+def text_array(values) -> str:
+    """A ``text[]`` literal (``'{"a","b"}'``): one value for the server to parse, where a
+    Python list would become an ``ARRAY[...]`` of thousands of constants."""
+    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
+
+
 def task_filter(task_id: str) -> str:
     """JSON for ``cmetadata @> ...``: the rows a task loaded (GIN-indexed)."""
     return json.dumps({"task_ids": [task_id]})
@@ -53,7 +60,7 @@ def embedding_key(doc: TrainingDocument, embedder: str) -> str:
     earlier version) is embedded again when it is loaded again."""
     kind = "query" if doc.as_query else "passage"
     digest = hashlib.sha256(f"{embedder}\x1f{kind}\x1f{doc.embedding_text}".encode())
-    return digest.hexdigest()[:20]
+    return digest.hexdigest()[:16]
 
 
 def row_metadata(

@@ -44,6 +44,7 @@ from data_pipeline.training_load.store_schema import (
     ensure_extension,
     row_metadata,
     task_filter,
+    text_array,
     vector_literal,
 )
 
@@ -223,15 +224,19 @@ class TrainingStore:
             cur.execute(query(name), params)
             return [dict(r) for r in cur.fetchall()]
 
+    def is_empty(self) -> bool:
+        """Whether the store holds no row at all."""
+        return not self._rows("any_row", {})
+
     def present_rows(self, ids: list[str]) -> dict[str, str | None]:
         """The ``ids`` stored already, with the ``embedding_key`` of their vectors."""
-        rows = self._rows("present_rows", {"ids": list(ids)})
+        rows = self._rows("present_rows", {"ids": text_array(ids)})
         return {r["id"]: r["embedding_key"] for r in rows}
 
     def pair_rows(self, keys: list[str]) -> list[dict]:
         """Stored pairs with one of ``keys``, and every pair without a recorded key
         (``id``, ``pair_key``, ``document`` when the key is not recorded, ``ours``)."""
-        return self._rows("pair_rows", {"keys": list(keys)})
+        return self._rows("pair_rows", {"keys": text_array(keys)})
 
     def file_rows(self, db_name: str, files: list[str]) -> list[dict]:
         """Stored DDL/documentation rows of ``files`` of database ``db_name``."""

@@ -6,7 +6,7 @@
 -- cmetadata: {"id", "task_id" (first loader), "task_ids" (every task that loaded the row),
 --             "source_file", "db_name", "collection", "embedder" (who made the vector),
 --             "embedding_key" (hash of embedder + text embedded: a changed one is re-embedded),
---             "pair_key" (sql rows: the normalised question and SQL), ...}.
+--             "pair_key" (sql rows: a hash of the normalised question and SQL), ...}.
 -- {dimension} is filled in by the code (a vector column needs a fixed size to be compared).
 
 -- name: create_store
@@ -77,10 +77,13 @@ ON CONFLICT (id) DO UPDATE
                                 || jsonb_build_array(EXCLUDED.cmetadata ->> 'task_id')) END
 RETURNING e.id, (e.xmax = 0) AS inserted;
 
+-- name: any_row
+SELECT true AS found FROM langchain_pg_embedding LIMIT 1;
+
 -- name: present_rows
 -- Which of a load's ids are stored already, and the embedding_key of their vectors.
 SELECT id, cmetadata ->> 'embedding_key' AS embedding_key
-  FROM langchain_pg_embedding WHERE id = ANY(%(ids)s);
+  FROM langchain_pg_embedding WHERE id = ANY(%(ids)s::text[]);
 
 -- name: pair_rows
 -- Stored pairs that may equal one of the load's (same pair_key), and every pair without a
@@ -91,7 +94,8 @@ SELECT e.id, e.cmetadata ->> 'pair_key' AS pair_key,
        COALESCE(e.cmetadata ? 'task_ids', false) AS ours
   FROM langchain_pg_embedding e JOIN langchain_pg_collection c ON c.uuid = e.collection_id
  WHERE c.name = 'sql'
-   AND (e.cmetadata ->> 'pair_key' = ANY(%(keys)s) OR NOT COALESCE(e.cmetadata ? 'pair_key', false));
+   AND (e.cmetadata ->> 'pair_key' = ANY(%(keys)s::text[])
+        OR NOT COALESCE(e.cmetadata ? 'pair_key', false));
 
 -- name: file_rows
 -- The stored DDL and documentation of a database (the code keeps the load's files): the

@@ -14,7 +14,7 @@ import pytest
 
 from core.errors import StepFailed
 from data_pipeline.training_load import step as training_step
-from data_pipeline.training_load.documents import collect_documents
+from data_pipeline.training_load.documents import collect_documents, pair_key
 from data_pipeline.training_load.embedders import HashingEmbedder
 from data_pipeline.training_load.loader import load_documents
 from data_pipeline.training_load.vector_store import TrainingStore, ensure_store
@@ -85,9 +85,9 @@ def test_pairs_are_embedded_by_their_question_and_stored_as_vanna_reads_them(
             e.embed_documents([pair["question"]])[0], abs=1e-6
         )
         assert meta["embedder"] == "builtin-hashing" and meta["embedding_key"]
-        assert meta["pair_key"] == pair["question"].lower().rstrip("?？") + "\n" + pair[
-            "sql"
-        ].lower().rstrip(";")
+        # The key that finds the pair spelt otherwise (case, spacing, final ? and ;).
+        variant = (pair["question"].upper() + "？", "  " + pair["sql"].lower() + " ;")
+        assert meta["pair_key"] == pair_key(*variant) != pair_key(pair["question"], "SELECT 1")
 
 
 def test_reloaded_documentation_replaces_the_tables_earlier_chunks(tmp_path, config, pipeline_dsn):
