@@ -106,13 +106,20 @@ class Config(BaseSettings):
     max_table_list_bytes: int = 256 * 1024
     max_table_list_lines: int = 5000
 
+    # Runs at once across all workers; more wait in the queue (status queued).
     max_concurrent_tasks: int = 1
+    # The API process runs a worker of its own (python citu_app.py --no-worker: API only).
+    embedded_worker: bool = True
+    # Runs one worker takes at once (unset: MAX_CONCURRENT_TASKS).
+    worker_concurrency: int | None = Field(default=None, ge=1)
+    # A run lost with its worker (host gone) is queued again this many times, else failed.
+    retry_lost_runs: int = Field(default=0, ge=0, le=5)
     task_timeout_hours: float = 2.0
     heartbeat_interval_seconds: float = 10.0
     heartbeat_timeout_seconds: float = 60.0
     monitor_interval_seconds: float = 30.0
-    # The monitor thread (zombies, timeouts, retention) runs in the API process; tests that
-    # build many apps in one process turn it off.
+    # The monitor (zombies, timeouts, queue healing, retention) runs as a periodic job of the
+    # workers; tests that build many apps in one process turn it off.
     monitor_enabled: bool = True
     cancel_grace_seconds: float = 5.0
     # A run rides out a pipeline-database outage this long; a longer one fails it (SPEC §10).

@@ -1,7 +1,8 @@
 """The Data Pipeline API service: ``create_app(config)`` and ``python citu_app.py``.
 
 Starting the service: the embedded PostgreSQL is started when no pipeline DSN is configured,
-migrations are applied, the demo business database is loaded once, the monitor starts, and
+migrations are applied, the demo business database is loaded once, a worker starts in the
+process (it takes queued runs and runs the periodic monitor; ``--no-worker``: API only), and
 the app is served by waitress (a production WSGI server) on 127.0.0.1:8084 by default.
 Every part of the app is imported up front: a module that fails to import stops the start
 with its error, rather than leaving a server without its routes.
@@ -51,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the Data Pipeline API service.")
     parser.add_argument("--host", help="interface to bind (default from DATA_PIPELINE_HOST)")
     parser.add_argument("--port", type=int, help="port (default from DATA_PIPELINE_PORT)")
+    parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="API only: run no worker in this process (workers: python -m data_pipeline.worker)",
+    )
     args = parser.parse_args(argv)
     try:
         config = Config.from_env()
@@ -58,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v}
+    if args.no_worker:
+        overrides["embedded_worker"] = False
     config = config.with_overrides(**overrides)
     configure_logging(config.log_level)
     configure_server_log(config.server_log_file, console=True)

@@ -60,6 +60,25 @@ def apply_migrations(db: Database) -> list[int]:
     return applied_now
 
 
+def ensure_queue_schema(db: Database) -> bool:
+    """Create procrastinate's tables (the task queue) once; False when they were there.
+
+    Its schema is procrastinate's own (``procrastinate.schema.SchemaManager``), applied under
+    the same advisory lock as the migrations; the pinned version's schema stays as created
+    (a procrastinate upgrade brings its own migrations, see the README).
+    """
+    from procrastinate.schema import SchemaManager
+
+    with db.transaction(dict_rows=False) as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        cur.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
+        if cur.fetchone()[0]:
+            return False
+        cur.execute(SchemaManager.get_schema())
+    logger.info("created the task queue's tables (procrastinate)")
+    return True
+
+
 def ensure_vector_extension(db: Database) -> bool:
     """Create the pgvector extension where the server has it; say clearly when it does not."""
     try:

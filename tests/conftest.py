@@ -27,7 +27,7 @@ from app_config import Config
 from core.db import Database
 from core.demo_db import dsn_with_database, ensure_demo_database
 from core.embedded_pg import scratch_server, start_embedded, stop_embedded
-from core.migrations import apply_migrations, ensure_vector_extension
+from core.migrations import apply_migrations, ensure_queue_schema, ensure_vector_extension
 from data_pipeline.tasks.store import TaskStore
 
 TEMPLATE_DB = "dp_test_template"
@@ -94,13 +94,15 @@ def pg_admin_dsn(pg_root) -> str:
 
 
 def _migrate(host, port, user, dbname, password, **_ignored) -> None:
-    """The janitor's loader: the schema migrations and pgvector, in the template."""
+    """The janitor's loader: the schema migrations, the queue's tables and pgvector, in the
+    template."""
     dsn = psycopg2.extensions.make_dsn(
         host=host, port=port, user=user, dbname=dbname, password=password
     )
     db = Database(dsn)
     try:
         apply_migrations(db)
+        ensure_queue_schema(db)
         ensure_vector_extension(db)
     finally:
         db.close()

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from app_config import Config
 from core.errors import InvalidInput, NotFound, PipelineError
+from data_pipeline.jobqueue.dispatch import Dispatcher
 from data_pipeline.runs.launcher import Launcher
 from data_pipeline.tasks.folders import safe_task_folder
 from data_pipeline.tasks.models import Task, validate_task_id
@@ -43,6 +44,10 @@ def store() -> TaskStore:
 
 def launcher() -> Launcher:
     return current_app.extensions["data_pipeline_launcher"]
+
+
+def dispatcher() -> Dispatcher:
+    return current_app.extensions["data_pipeline_dispatcher"]
 
 
 def validation_error(exc: ValidationError, prefix: str = "") -> InvalidInput:

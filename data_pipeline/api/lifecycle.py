@@ -137,9 +137,9 @@ class GracefulStop:
         signal.signal(signal.SIGINT, self._signal)
         self.server.run()
         self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        monitor = self.app.extensions.get("data_pipeline_monitor")
-        if monitor is not None:
-            monitor.stop(timeout=2)
+        worker = self.app.extensions.get("data_pipeline_worker")
+        if worker is not None:
+            worker.stop(timeout=5)  # executors it started run on and record their outcome
         logger.info("stopped")
         return 0
 

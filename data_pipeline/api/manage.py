@@ -15,6 +15,7 @@ from data_pipeline.api.common import (
     UnsupportedMediaType,
     config,
     data_root,
+    dispatcher,
     folder_for_new_run,
     json_body,
     launcher,
@@ -155,7 +156,12 @@ def delete_task(task_id: str):
     require_owner_or_admin(task.created_by, f"delete task {task.id}")
     args = query_args(schemas.DeleteQuery)
     cancelled = False
-    if task.status == TaskStatus.RUNNING:
+    if task.status == TaskStatus.QUEUED:  # a queued task is dropped: nothing runs yet
+        cancelled = cancel_run(store(), task, 0, message="cancelled: the task is being deleted")
+        if cancelled is not None:
+            dispatcher().cancel_queued(cancelled)
+        cancelled = cancelled is not None
+    elif task.status == TaskStatus.RUNNING:
         if not args.force:
             raise Conflict(
                 f"task {task.id} is running; cancel it first or pass force=true",

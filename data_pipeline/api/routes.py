@@ -1,7 +1,8 @@
 """The REST API: one blueprint at ``/api/v0/data_pipeline`` holding every route of SPEC §8.
 
 ``register(app, config, runtime)`` (called by ``citu_app.create_app``) adds the blueprint, the
-optional bearer-token check, request metrics, the executor launcher and the monitor thread.
+optional bearer-token check, request metrics, the queue's dispatcher and (unless
+``EMBEDDED_WORKER`` is off) a worker in the process, which also runs the periodic monitor.
 
 Where a request goes: ``tasks.py`` (create, list, detail, execute, cancel, executions),
 ``manage.py`` (table list, delete), ``logs.py`` (logs, SSE tail, download), ``files.py``
@@ -18,8 +19,10 @@ from flask import Blueprint, Flask
 from app_config import Config
 from data_pipeline.api import auth, files, logs, manage, metrics, openapi, sources, tasks
 from data_pipeline.api.common import API_PREFIX
+from data_pipeline.jobqueue.dispatch import Dispatcher
+from data_pipeline.jobqueue.jobs import QueueApp
+from data_pipeline.jobqueue.worker import Worker
 from data_pipeline.runs.launcher import Launcher
-from data_pipeline.runs.monitor import Monitor
 from data_pipeline.tasks.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -30,7 +33,7 @@ CHILDREN = (
 
 
 def register(app: Flask, config: Config, runtime: Runtime) -> None:
-    """Add the API blueprint, auth, metrics, launcher and (when enabled) the monitor."""
+    """Add the API blueprint, auth, metrics, the dispatcher and the embedded worker."""
     # A fresh parent per app: hooks cannot be added to a blueprint once it is registered.
     api = Blueprint("data_pipeline_api", __name__, url_prefix=API_PREFIX)
     api.before_request(auth.require_token)
@@ -42,11 +45,15 @@ def register(app: Flask, config: Config, runtime: Runtime) -> None:
     app.register_blueprint(api)
     metrics.install(app, runtime.store)
     app.extensions["data_pipeline_callers"] = auth.parse_tokens(config.api_tokens, config.api_token)
-    launcher = Launcher(config, runtime.store)
-    app.extensions["data_pipeline_launcher"] = launcher
-    if config.monitor_enabled:
-        monitor = Monitor(config, runtime.store, runtime.pipeline_dsn, launcher=launcher)
-        app.extensions["data_pipeline_monitor"] = monitor
-        monitor.start()
+    # The API starts no executor itself: it queues runs for the workers (its own embedded
+    # one, unless --no-worker) and stops executors on this host when a task is cancelled.
+    app.extensions["data_pipeline_launcher"] = Launcher(config, runtime.store)
+    queue = QueueApp(runtime.pipeline_dsn, application_name="data_pipeline_api")
+    runtime.closers.append(queue.close)
+    app.extensions["data_pipeline_dispatcher"] = Dispatcher(runtime.store, queue)
+    if config.embedded_worker:
+        worker = Worker(runtime).start()
+        runtime.closers.append(worker.stop)
+        app.extensions["data_pipeline_worker"] = worker
     if app.extensions["data_pipeline_callers"]:
         logger.info("API tokens required on every route but /health and /ready")

@@ -34,6 +34,10 @@ class CreateTaskRequest(_Request):
     start: bool = Field(
         default=True, description="false: create only (e.g. to upload a table list first)"
     )
+    queue: bool = Field(
+        default=True,
+        description="false: 409 instead of waiting in the queue when MAX_CONCURRENT_TASKS run",
+    )
 
 
 class ExecuteRequest(_Request):
@@ -44,6 +48,10 @@ class ExecuteRequest(_Request):
     step_name: StepName | None = None
     force: bool = Field(default=False, description="run a step again that already completed")
     clean: bool = Field(default=False, description="remove the step's earlier outputs first")
+    queue: bool = Field(
+        default=True,
+        description="false: 409 instead of waiting in the queue when MAX_CONCURRENT_TASKS run",
+    )
 
     @model_validator(mode="after")
     def _mode_rules(self) -> ExecuteRequest:
@@ -166,6 +174,9 @@ class TaskSummary(_Response):
     db_name: str | None = None
     error_message: str | None = None
     error_step: str | None = None
+    queued_at: datetime | None = None
+    queue_position: int | None = Field(default=None, description="a queued task's place (1 = next)")
+    worker_name: str | None = Field(default=None, description="the worker that runs (ran) it")
 
 
 class TaskDetail(TaskSummary):
@@ -193,6 +204,7 @@ class CreateTaskResponse(_Response):
     created: bool = Field(description="false when an Idempotency-Key named an earlier task")
     output_directory: str | None = None
     executor_pid: int | None = None
+    queue_position: int | None = None
     links: Links
 
 
@@ -227,6 +239,9 @@ class Execution(_Response):
     result: dict[str, Any] | None = None
     force_executed: bool = False
     files_cleaned: bool = False
+    executor_host: str | None = None
+    executor_pid: int | None = None
+    worker_name: str | None = None
 
 
 class ExecutionList(_Response):

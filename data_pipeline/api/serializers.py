@@ -29,8 +29,8 @@ def _seconds(value) -> float | None:
     return None if value is None else round(float(value), 3)
 
 
-def task_summary(task: Task) -> dict:
-    """``schemas.TaskSummary``."""
+def task_summary(task: Task, queue_position: int | None = None) -> dict:
+    """``schemas.TaskSummary`` (``queue_position``: a queued task's place, 1 = next)."""
     return {
         "task_id": task.id,
         "id": task.id,
@@ -49,6 +49,9 @@ def task_summary(task: Task) -> dict:
         "db_name": task.db_name,
         "error_message": task.error_message,
         "error_step": task.error_step,
+        "queued_at": _iso(task.queued_at),
+        "queue_position": queue_position if task.status.value == "queued" else None,
+        "worker_name": task.worker_name,
     }
 
 
@@ -87,12 +90,17 @@ def _ordered(parameters: dict) -> dict:
     return {k: parameters[k] for k in [*known, *sorted(set(parameters) - set(known))]}
 
 
-def task_detail(task: Task, executions: list[dict], result_json: str | None = None) -> dict:
+def task_detail(
+    task: Task,
+    executions: list[dict],
+    result_json: str | None = None,
+    queue_position: int | None = None,
+) -> dict:
     """``schemas.TaskDetail``; parameters with passwords masked. The run report is
     ``task.result``, or ``result_json`` (its JSON text) passed through as it is."""
     result = RawJSON(result_json) if result_json is not None else task.result
     return {
-        **task_summary(task),
+        **task_summary(task, queue_position),
         "business_context": task.business_context,
         "parameters": mask_value(_ordered(task.parameters or {})),
         "result": result,
@@ -118,6 +126,9 @@ def execution(row: dict) -> dict:
         "result": row.get("execution_result"),
         "force_executed": bool(row.get("force_executed")),
         "files_cleaned": bool(row.get("files_cleaned")),
+        "executor_host": row.get("executor_host"),
+        "executor_pid": row.get("executor_pid"),
+        "worker_name": row.get("worker_name"),
     }
 
 

@@ -14,6 +14,7 @@ from data_pipeline.api import schemas, serializers
 from data_pipeline.api.auth import current_caller
 from data_pipeline.api.common import (
     config,
+    dispatcher,
     field_error,
     folder_for_new_run,
     json_body,
@@ -26,6 +27,7 @@ from data_pipeline.api.common import (
     task_links,
 )
 from data_pipeline.api.envelope import ok
+from data_pipeline.jobqueue.dispatch import RunRequest
 from data_pipeline.runs.launcher import cancel_run
 from data_pipeline.schema.table_list import TableListError, load_table_list, parse_table_list
 from data_pipeline.sources.registry import database_name, resolve_source
@@ -136,21 +138,26 @@ def create_task():
     )
     if not created:
         return _created_answer(task, created=False, pid=task.executor_pid)
-    pid = None
     if body.start:
+        step = plan.first if params.execution_mode == "single" else None
+        request = RunRequest(
+            execution_mode=params.execution_mode, step_name=step, steps=list(STEP_NAMES)
+        )
         try:
-            task = store().start_run(
-                task.id, steps=list(STEP_NAMES), max_running=cfg.max_concurrent_tasks
-            )
-        except Conflict:
+            folder_for_new_run(task)
+            refuse_at = None if body.queue else cfg.max_concurrent_tasks
+            task = _queue_and_wait(task, request, refuse_at)
+        except Exception:
             store().delete_task(task.id)  # a refused create leaves nothing behind
             raise
-        step = plan.first if params.execution_mode == "single" else None
-        pid = launcher().spawn(
-            task, folder_for_new_run(task), execution_mode=params.execution_mode, step_name=step
-        )
-        task = store().get_task(task.id) or task
-    return _created_answer(task, created=True, pid=pid)
+    return _created_answer(task, created=True, pid=task.executor_pid)
+
+
+def _queue_and_wait(task: Task, request: RunRequest, refuse_at: int | None) -> Task:
+    """Queue the run (``refuse_at``: ``"queue": false`` refuses with 409 instead when the
+    limit is reached), then wait a moment for a worker to start it."""
+    queued = dispatcher().enqueue(task, request, refuse_at=refuse_at)
+    return dispatcher().wait_started(queued.id) or queued
 
 
 def _created_answer(task: Task, *, created: bool, pid: int | None):
@@ -162,9 +169,14 @@ def _created_answer(task: Task, *, created: bool, pid: int | None):
         "executor_pid": pid,
         "links": task_links(task.id),
     }
+    if task.status == TaskStatus.QUEUED:
+        data["queue_position"] = store().queue_positions().get(task.id)
     if not created:
         return ok(data, "task already exists for this Idempotency-Key", 200)
-    message = "task created and started" if task.status != TaskStatus.PENDING else "task created"
+    message = {
+        TaskStatus.PENDING: "task created",
+        TaskStatus.QUEUED: "task created and queued: it starts when a slot frees",
+    }.get(task.status, "task created and started")
     response, code = ok(data, message, 201)
     response.headers["Location"] = data["links"]["self"]
     return response, code
@@ -177,9 +189,11 @@ def list_tasks():
     if args.created_by is not None:
         _check_creator(args.created_by)
     tasks, total = store().list_tasks(**args.model_dump(), summary=True)
+    queued = any(t.status == TaskStatus.QUEUED for t in tasks)
+    positions = store().queue_positions() if queued else {}
     return ok(
         {
-            "items": [serializers.task_summary(t) for t in tasks],
+            "items": [serializers.task_summary(t, positions.get(t.id)) for t in tasks],
             "total": total,
             "limit": args.limit,
             "offset": args.offset,
@@ -218,7 +232,8 @@ def task_detail(task_id: str):
     task, executions, result_json = store().get_task_with_executions(task_id)
     if task is None:
         raise NotFound(f"task {task_id} not found", details={"task_id": task_id})
-    return ok(serializers.task_detail(task, executions, result_json))
+    position = store().queue_positions().get(task.id) if task.status == TaskStatus.QUEUED else None
+    return ok(serializers.task_detail(task, executions, result_json, position))
 
 
 @bp.get("/tasks/<task_id>/executions")
@@ -244,8 +259,10 @@ def execute_task(task_id: str):
     """Run the workflow or one step of an existing task (202: it runs in the background)."""
     task = load_task(task_id)
     body = json_body(schemas.ExecuteRequest, allow_empty=True)
-    if task.status == TaskStatus.RUNNING:
-        raise Conflict(f"task {task.id} is already running", details={"task_id": task.id})
+    if task.status in (TaskStatus.RUNNING, TaskStatus.QUEUED):
+        raise Conflict(
+            f"task {task.id} is already {task.status.value}", details={"task_id": task.id}
+        )
     params, plan = _run_plan(task, body)
     steps = plan.to_run
     if not steps:
@@ -263,28 +280,28 @@ def execute_task(task_id: str):
         raise Conflict(missing, details={"step": steps[0]})
     if "ddl_generation" in steps:
         load_table_list(params, folder)  # 400 now rather than a failed run: none, or invalid
-    cfg = config()
-    started = store().start_run(
-        task.id, steps=plan.reset_steps(), max_running=cfg.max_concurrent_tasks
-    )
-    pid = launcher().spawn(
-        started,
-        folder,
-        execution_mode=body.execution_mode,
+    refuse_at = None if body.queue else config().max_concurrent_tasks
+    request = RunRequest(
+        execution_mode=body.execution_mode or "complete",
         step_name=body.step,
         force=body.force,
         clean=body.clean,
+        steps=plan.reset_steps(),
     )
-    execution_id = _first_execution(task.id, started.started_at)
+    started = _queue_and_wait(task, request, refuse_at)
     data = {
         "task_id": task.id,
-        "status": "running",
+        "status": started.status.value,
         "execution_mode": body.execution_mode,
         "steps": steps,
-        "execution_id": execution_id,
-        "executor_pid": pid,
+        "execution_id": None,
+        "executor_pid": started.executor_pid,
         "links": task_links(task.id),
     }
+    if started.status == TaskStatus.QUEUED:
+        data["queue_position"] = store().queue_positions().get(task.id)
+        return ok(data, f"run queued: {', '.join(steps)}", 202)
+    data["execution_id"] = _first_execution(task.id, started.started_at)
     return ok(data, f"run started: {', '.join(steps)}", 202)
 
 
@@ -305,7 +322,7 @@ def _first_execution(task_id: str, since: datetime | None, wait: float = 3.0) ->
 def cancel(task_id: str):
     """Stop a run: SIGTERM to the executor's process group, a grace period, then SIGKILL."""
     task = load_task(task_id)
-    if task.status not in (TaskStatus.RUNNING, TaskStatus.PENDING):
+    if task.status not in (TaskStatus.RUNNING, TaskStatus.PENDING, TaskStatus.QUEUED):
         raise Conflict(
             f"task {task.id} is not running (status {task.status.value})",
             details={"status": task.status.value},
@@ -316,10 +333,15 @@ def cancel(task_id: str):
         current = store().get_task(task.id)
         status = current.status.value if current else "deleted"
         raise Conflict(f"task {task.id} is no longer running (status {status})")
+    # The run's job: dropped from the queue, or aborted on the worker holding it (which
+    # stops the executor wherever it runs).
+    dispatcher().cancel_queued(cancelled)
     data = {
         "task_id": task.id,
         "status": cancelled.status.value,
         "executor_pid": task.executor_pid,
         "grace_seconds": grace,
     }
+    if task.status == TaskStatus.QUEUED:
+        return ok(data, "task cancelled before it started")
     return ok(data, "task cancelled; its executor is being stopped")

@@ -73,11 +73,12 @@ def executor_command(
 
 
 class Launcher:
-    """Spawns executors for one API process and remembers its own children."""
+    """Spawns executors for one process (a worker) and remembers its own children."""
 
-    def __init__(self, config: Config, store: TaskStore):
+    def __init__(self, config: Config, store: TaskStore, *, worker_name: str | None = None):
         self.config = config
         self.store = store
+        self.worker_name = worker_name
         self._children: dict[int, subprocess.Popen] = {}
         self._lock = threading.Lock()
 
@@ -135,9 +136,10 @@ class Launcher:
         with contextlib.suppress(Exception):  # the monitor settles it later otherwise
             task = self.store.get_task(task_id)
             if task and task.status.value == "running" and task.executor_pid == proc.pid:
+                where = f"worker {self.worker_name}" if self.worker_name else f"host {HOSTNAME}"
                 self.store.fail_running_task(
                     task_id,
-                    f"executor process {proc.pid} on host {HOSTNAME} ended ({how}) "
+                    f"executor process {proc.pid} on {where} ended ({how}) "
                     "without recording the outcome of the run",
                 )
 

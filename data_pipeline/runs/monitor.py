@@ -1,10 +1,15 @@
-"""The monitor: a thread in the API process that settles runs nobody else will settle.
+"""The monitor: settles runs nobody else will settle.
 
-Every ``monitor_interval_seconds`` (and once at start-up) the leader — one API process among
-those sharing the pipeline database, chosen by a PostgreSQL advisory lock held on a dedicated
-connection — fails zombie runs (no heartbeat for longer than the timeout and no process),
-kills and fails runs older than ``task_timeout_hours``, and applies retention to finished
-tasks (rows, log rows and task folders inside the data root).
+Every ``monitor_interval_seconds`` it fails zombie runs (no heartbeat for longer than the
+timeout and no process: "worker NAME lost" when the run's worker took it, or queues such a run
+again once with ``RETRY_LOST_RUNS``), kills and fails runs older than ``task_timeout_hours``,
+gives queued tasks whose job was lost a new one, and applies retention to finished tasks (rows,
+log rows and task folders inside the data root).
+
+It runs as a periodic job of the workers (:mod:`data_pipeline.jobqueue.worker`): procrastinate
+defers it once per period however many workers there are. ``start()`` runs it in a thread
+instead, led by one process among those sharing the pipeline database (a PostgreSQL advisory
+lock held on a dedicated connection).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ class SweepReport:
     leader: bool = False
     zombies: list[str] = field(default_factory=list)
     timed_out: list[str] = field(default_factory=list)
+    requeued: list[str] = field(default_factory=list)
+    jobs_redeferred: list[str] = field(default_factory=list)
     retention_tasks: list[str] = field(default_factory=list)
     folders_removed: list[str] = field(default_factory=list)
     log_rows_removed: int = 0
@@ -53,11 +60,15 @@ class Monitor:
         dsn: str,
         *,
         launcher: Launcher | None = None,
+        dispatcher=None,
+        leader_lock: bool = True,
     ):
         self.config = config
         self.store = store
         self.dsn = dsn
         self.launcher = launcher
+        self.dispatcher = dispatcher  # data_pipeline.jobqueue.dispatch.Dispatcher, to heal jobs
+        self.leader_lock = leader_lock
         self._lock_conn = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -100,12 +111,13 @@ class Monitor:
     # Sweeps -----------------------------------------------------------------------------
     def sweep(self) -> SweepReport:
         """One pass: zombies, time-outs, retention (only when leading)."""
-        report = SweepReport(leader=self._is_leader())
+        report = SweepReport(leader=self._is_leader() if self.leader_lock else True)
         if not report.leader:
             return report
         for name, job in (
             ("zombies", self._fail_zombies),
             ("timeouts", self._kill_overdue),
+            ("queue", self._heal_queue),
             ("retention", self._apply_retention),
         ):
             try:
@@ -129,9 +141,28 @@ class Monitor:
                 )
                 continue
             message = _zombie_message(task)
+            retries = self.config.retry_lost_runs
+            if task.worker_name and task.lost_retries < retries:
+                again = self.store.requeue_lost_run(task.id, message, retries)
+                if again is not None:
+                    logger.warning("task %s queued again: %s", task.id, message)
+                    if self.dispatcher is not None:
+                        self.dispatcher.defer(again)
+                    report.requeued.append(task.id)
+                    continue
             if self.store.fail_running_task(task.id, message):
                 logger.warning("task %s failed by the monitor: %s", task.id, message)
                 report.zombies.append(task.id)
+
+    def _heal_queue(self, report: SweepReport) -> None:
+        """Queued tasks whose job is gone (a lost defer, a worker lost holding it): a new job."""
+        if self.dispatcher is None:
+            return
+        grace = max(5.0, 2 * self.config.monitor_interval_seconds)
+        for task in self.store.queued_without_live_job(grace):
+            if self.dispatcher.defer(task) is not None:
+                logger.info("task %s: queued without a job; deferred a new one", task.id)
+                report.jobs_redeferred.append(task.id)
 
     def _kill_overdue(self, report: SweepReport) -> None:
         hours = self.config.task_timeout_hours
@@ -193,12 +224,19 @@ def _silence(task: Task) -> float:
 
 
 def _zombie_message(task: Task) -> str:
+    silence = f"no heartbeat for {_silence(task):.0f} s"
+    if task.worker_name and task.executor_host not in (None, HOSTNAME):
+        # Nothing on this host can tell the process is gone: its worker is lost with it.
+        host = task.executor_host
+        return f"worker {task.worker_name} lost: its executor on host {host} is silent ({silence})"
     who = (
         f"executor process {task.executor_pid} on host {task.executor_host or HOSTNAME}"
         if task.executor_pid
         else "the executor process (it never started)"
     )
-    return f"{who} is gone (no heartbeat for {_silence(task):.0f} s)"
+    if task.worker_name:
+        return f"worker {task.worker_name} lost: {who} is gone ({silence})"
+    return f"{who} is gone ({silence})"
 
 
 def _hours(hours: float) -> str:

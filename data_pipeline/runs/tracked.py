@@ -17,6 +17,7 @@ from pathlib import Path
 from core.errors import PipelineError, error_summary
 from core.task_logging import clear_log_context, set_log_context
 from data_pipeline.runs.heartbeat import CancelSignal, Heartbeat
+from data_pipeline.tasks.folders import safe_task_folder
 from data_pipeline.tasks.models import Task, TaskStatus
 from data_pipeline.tasks.runtime import Runtime
 from data_pipeline.workflow.orchestrator import SchemaWorkflowOrchestrator
@@ -92,7 +93,10 @@ def run_tracked(
             raise RunNotClaimed(
                 f"task {task_id}: run no longer wanted (not running, or claimed by another)"
             )
-        task_dir = Path(task.output_directory or config.data_root / task_id)
+        # This host's copy of the task folder: where the task says when that lies in this
+        # process's data root, else <DATA_PIPELINE_ROOT>/<task_id> (a worker on another host).
+        root = Path(config.data_root).resolve()
+        task_dir = safe_task_folder(root, task_id, task.output_directory) or root / task_id
         tracker = DatabaseTracker(
             store,
             task_id,

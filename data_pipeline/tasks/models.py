@@ -20,6 +20,7 @@ STEP_NAMES: tuple[str, ...] = ("ddl_generation", "qa_generation", "sql_validatio
 
 class TaskStatus(str, Enum):
     PENDING = "pending"
+    QUEUED = "queued"  # waiting for a slot (MAX_CONCURRENT_TASKS) and a worker
     RUNNING = "running"
     COMPLETED = "completed"
     PARTIAL_COMPLETED = "partial_completed"
@@ -149,6 +150,11 @@ class Task:
     executor_pid: int | None = None
     executor_host: str | None = None
     last_heartbeat_at: datetime | None = None
+    queued_at: datetime | None = None
+    queue_request: dict | None = None
+    queue_job_id: int | None = None
+    worker_name: str | None = None
+    lost_retries: int = 0
 
     @classmethod
     def from_row(cls, row: dict) -> Task:

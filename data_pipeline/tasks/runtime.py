@@ -9,14 +9,15 @@ and the demo source is read as ``demo_reader`` (see :mod:`core.roles`).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from app_config import DEMO_SOURCE_URL, Config
 from core.db import Database
 from core.demo_db import DEMO_DB_NAME, ensure_demo_database
 from core.embedded_pg import start_embedded
 from core.errors import error_summary
-from core.migrations import apply_migrations, ensure_vector_extension
+from core.migrations import apply_migrations, ensure_queue_schema, ensure_vector_extension
 from core.roles import grant_demo_reader, prepare_app_role
 from data_pipeline.sources.connection import protect
 from data_pipeline.tasks.store import TaskStore
@@ -33,8 +34,15 @@ class Runtime:
     store: TaskStore
     pipeline_dsn: str
     vector_available: bool = False
+    # Stopped before the database closes (an embedded worker, a queue connection).
+    closers: list[Callable[[], object]] = field(default_factory=list)
 
     def close(self) -> None:
+        while self.closers:
+            try:
+                self.closers.pop()()
+            except Exception:
+                logger.exception("closing a part of the runtime failed")
         self.db.close()
 
 
@@ -76,6 +84,7 @@ def open_runtime(
     vector = False
     if migrate:
         apply_migrations(db)
+        ensure_queue_schema(db)
         vector = ensure_vector_extension(db)
     if load_demo if load_demo is not None else (migrate and _wants_demo(config)):
         load_demo_source(config)

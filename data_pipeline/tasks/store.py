@@ -46,7 +46,7 @@ SORTABLE_COLUMNS = {
 SUMMARY_COLUMNS = (
     "id", "task_type", "task_name", "status", "step_status", "progress", "current_step",
     "created_at", "started_at", "completed_at", "updated_at", "created_by", "output_directory",
-    "db_name", "error_message", "error_step",
+    "db_name", "error_message", "error_step", "queued_at", "worker_name",
 )  # fmt: skip
 _ID_ATTEMPTS = 20
 
@@ -244,6 +244,88 @@ class TaskStore:
             if not row:
                 raise Conflict(f"task {task_id} is already running", details={"task_id": task_id})
             return Task.from_row(row)
+
+    # The queue -------------------------------------------------------------------------
+    def queue_run(self, task_id: str, request: dict, *, refuse_at: int | None = None) -> Task:
+        """Put a run in the queue (``request``: what the run is, see
+        :class:`data_pipeline.jobqueue.dispatch.RunRequest`); 409 when the task is running or
+        queued already, or (``refuse_at``) when that many tasks run or wait already."""
+        with self.db.transaction() as cur:
+            cur.execute(query("lock_active_tasks"))
+            if refuse_at is not None:
+                cur.execute(query("count_active_tasks"))
+                active = cur.fetchone()
+                if active["n"] >= refuse_at:
+                    raise Conflict(
+                        f"a task is already running ({active['example']}); at most "
+                        f"{refuse_at} may run at once",
+                        details={"active_task_id": active["example"], "limit": refuse_at},
+                    )
+            cur.execute(query("queue_run"), {"id": task_id, "request": Json(request)})
+            row = cur.fetchone()
+        if not row:
+            raise Conflict(
+                f"task {task_id} is already running or queued", details={"task_id": task_id}
+            )
+        return Task.from_row(row)
+
+    def set_queue_job(self, task_id: str, job_id: int) -> bool:
+        return self.db.fetch_one("set_queue_job", {"id": task_id, "job_id": job_id}) is not None
+
+    def claim_queued_run(
+        self, task_id: str, *, worker: str, host: str, max_running: int
+    ) -> tuple[str, Task | None]:
+        """A worker's attempt to start a queued run, under the lock that serialises every start:
+        ``("claimed", task)``; ``("wait", None)`` while the limit is reached or an older queued
+        task is waiting for its slot; ``("gone", task or None)`` when the task is no longer
+        queued (cancelled, deleted, taken)."""
+        with self.db.transaction() as cur:
+            cur.execute(query("lock_active_tasks"))
+            cur.execute(query("get_task"), {"id": task_id})
+            row = cur.fetchone()
+            if row is None or row["status"] != "queued":
+                return "gone", Task.from_row(row) if row else None
+            cur.execute(query("count_running_tasks"))
+            if cur.fetchone()["n"] >= max_running:
+                return "wait", None
+            cur.execute(query("queue_head"))
+            head = cur.fetchone()
+            if head is not None and head["id"] != task_id:
+                return "wait", None
+            request = row["queue_request"] or {}
+            reset = {s: StepStatus.PENDING.value for s in request.get("steps") or []}
+            cur.execute(
+                query("claim_queued_run"),
+                {"id": task_id, "host": host, "worker": worker, "step_status": Json(reset)},
+            )
+            return "claimed", Task.from_row(cur.fetchone())
+
+    def queue_positions(self) -> dict[str, int]:
+        """Queued task id → its place in the queue (1 = next)."""
+        return {r["id"]: int(r["position"]) for r in self.db.fetch_all("queue_positions", {})}
+
+    def queued_count(self) -> int:
+        return int(self.db.read_one("count_queued_tasks", {})["n"])
+
+    def queued_without_live_job(self, grace_seconds: float) -> list[Task]:
+        rows = self.db.fetch_all("queued_without_live_job", {"grace_seconds": grace_seconds})
+        return [Task.from_row(r) for r in rows]
+
+    def requeue_lost_run(self, task_id: str, message: str, max_retries: int) -> Task | None:
+        """Queue a run lost with its worker again (at most ``max_retries`` times); its open
+        executions are closed as failed with ``message``."""
+        with self.db.transaction() as cur:
+            cur.execute(
+                query("requeue_lost_run"),
+                {"id": task_id, "error_message": message, "max_retries": max_retries},
+            )
+            row = cur.fetchone()
+            if row:
+                cur.execute(
+                    query("close_running_executions"),
+                    {"task_id": task_id, "status": "failed", "error_message": message},
+                )
+        return Task.from_row(row) if row else None
 
     def claim_run(self, task_id: str, pid: int, host: str | None = None) -> Task | None:
         """The executor's claim on its run; None when the run is no longer wanted."""

@@ -1,9 +1,13 @@
 -- Named queries on data_pipeline_task_executions.
 
 -- name: insert_execution
+-- Where the step runs (host, pid, worker) is copied from the task's current run.
 INSERT INTO data_pipeline_task_executions
-    (task_id, execution_step, status, execution_id, force_executed, files_cleaned)
-VALUES (%(task_id)s, %(step)s, %(status)s, %(execution_id)s, %(force)s, %(files_cleaned)s)
+    (task_id, execution_step, status, execution_id, force_executed, files_cleaned,
+     executor_host, executor_pid, worker_name)
+SELECT %(task_id)s, %(step)s, %(status)s, %(execution_id)s, %(force)s, %(files_cleaned)s,
+       t.executor_host, t.executor_pid, t.worker_name
+FROM (SELECT 1) one LEFT JOIN data_pipeline_tasks t ON t.id = %(task_id)s
 RETURNING *;
 
 -- name: complete_execution

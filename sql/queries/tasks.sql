@@ -20,7 +20,8 @@ SELECT * FROM data_pipeline_tasks WHERE id = %(id)s;
 SELECT t.id, t.task_type, t.task_name, t.status, t.parameters, t.result::text AS result_json,
        t.error_message, t.error_step, t.step_status, t.progress, t.current_step, t.created_at,
        t.started_at, t.completed_at, t.updated_at, t.created_by, t.output_directory, t.db_name,
-       t.business_context, t.executor_pid, t.executor_host, t.last_heartbeat_at, COALESCE(
+       t.business_context, t.executor_pid, t.executor_host, t.last_heartbeat_at, t.queued_at,
+       t.worker_name, t.lost_retries, COALESCE(
     (SELECT json_agg(json_build_object(
                 'execution_id', e.execution_id, 'execution_step', e.execution_step,
                 'status', e.status, 'started_at', e.started_at, 'completed_at', e.completed_at,
@@ -126,7 +127,7 @@ SET status = 'cancelled', completed_at = now(), updated_at = now(),
     error_message = COALESCE(%(error_message)s, error_message), current_step = NULL,
     step_status = (SELECT jsonb_object_agg(k, CASE WHEN v = '"running"' OR k = current_step THEN '"cancelled"'::jsonb ELSE v END)
                    FROM jsonb_each(step_status) AS e(k, v))
-WHERE id = %(id)s AND status IN ('running', 'pending')
+WHERE id = %(id)s AND status IN ('running', 'pending', 'queued')
 RETURNING *;
 
 -- name: update_task_parameters
@@ -140,6 +141,15 @@ DELETE FROM data_pipeline_tasks WHERE id = %(id)s RETURNING *;
 
 -- name: active_tasks
 SELECT * FROM data_pipeline_tasks WHERE status = 'running' ORDER BY started_at;
+
+-- name: count_active_tasks
+-- Running and queued tasks, with one of them to name (a running one first).
+SELECT count(*) AS n,
+       (array_agg(id ORDER BY status = 'running' DESC, queued_at, id))[1] AS example
+FROM data_pipeline_tasks WHERE status IN ('running', 'queued');
+
+-- name: count_queued_tasks
+SELECT count(*) AS n FROM data_pipeline_tasks WHERE status = 'queued';
 
 -- name: zombie_candidates
 -- Running tasks whose executor has not been heard of for longer than the timeout.
@@ -201,3 +211,65 @@ WHERE (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(task_type)s::text IS NULL OR task_type = %(task_type)s)
   AND (%(q)s::text IS NULL OR task_name ILIKE %(q)s ESCAPE '\' OR business_context ILIKE %(q)s ESCAPE '\'
        OR id ILIKE %(q)s ESCAPE '\');
+
+-- name: queue_run
+-- A run waits its turn: queued (in order of queued_at) with the run it asks for.
+UPDATE data_pipeline_tasks
+SET status = 'queued', queued_at = now(), queue_request = %(request)s, queue_job_id = NULL,
+    worker_name = NULL, error_message = NULL, error_step = NULL, completed_at = NULL,
+    updated_at = now()
+WHERE id = %(id)s AND status NOT IN ('running', 'queued')
+RETURNING *;
+
+-- name: set_queue_job
+UPDATE data_pipeline_tasks SET queue_job_id = %(job_id)s
+WHERE id = %(id)s AND status = 'queued'
+RETURNING id;
+
+-- name: queue_head
+-- The first queued task (by queued_at) whose job a worker holds: the next to get a slot.
+SELECT t.id
+FROM data_pipeline_tasks t
+JOIN procrastinate_jobs j ON j.id = t.queue_job_id AND j.status = 'doing'
+WHERE t.status = 'queued'
+ORDER BY t.queued_at, t.id
+LIMIT 1;
+
+-- name: claim_queued_run
+-- A worker takes a queued run: it becomes running, its steps go back to pending.
+UPDATE data_pipeline_tasks
+SET status = 'running', started_at = now(), completed_at = NULL, progress = 0,
+    current_step = NULL, error_message = NULL, error_step = NULL, result = NULL,
+    executor_pid = NULL, executor_host = %(host)s, worker_name = %(worker)s,
+    last_heartbeat_at = now(), updated_at = now(),
+    step_status = step_status || %(step_status)s
+WHERE id = %(id)s AND status = 'queued'
+RETURNING *;
+
+-- name: queue_positions
+-- Every queued task with its place in the queue (1 = next).
+SELECT id, row_number() OVER (ORDER BY queued_at, id) AS position
+FROM data_pipeline_tasks
+WHERE status = 'queued';
+
+-- name: queued_without_live_job
+-- Queued tasks whose job is gone or finished (a lost defer, a worker lost while holding the
+-- job): they get a new job.
+SELECT t.*
+FROM data_pipeline_tasks t
+LEFT JOIN procrastinate_jobs j ON j.id = t.queue_job_id
+WHERE t.status = 'queued' AND t.queued_at < now() - make_interval(secs => %(grace_seconds)s)
+  AND (j.id IS NULL OR j.status NOT IN ('todo', 'doing'))
+ORDER BY t.queued_at, t.id;
+
+-- name: requeue_lost_run
+-- A run lost with its worker is queued again (once per RETRY_LOST_RUNS).
+UPDATE data_pipeline_tasks
+SET status = 'queued', queued_at = now(), queue_job_id = NULL, worker_name = NULL,
+    executor_pid = NULL, executor_host = NULL, current_step = NULL,
+    lost_retries = lost_retries + 1, error_message = %(error_message)s, updated_at = now(),
+    step_status = (SELECT jsonb_object_agg(k, CASE WHEN v = '"running"' THEN '"pending"'::jsonb ELSE v END)
+                   FROM jsonb_each(step_status) AS e(k, v))
+WHERE id = %(id)s AND status = 'running' AND lost_retries < %(max_retries)s
+  AND queue_request IS NOT NULL
+RETURNING *;

@@ -265,18 +265,40 @@ def test_cancel_mid_run_stops_the_process_group(server, slow_dsn):
     assert r.status_code == 409
 
 
-def test_twenty_simultaneous_creates_with_a_limit_of_one(server, slow_dsn):
-    set_slow_delay(slow_dsn, 0.2)
+def _twenty_creates(server, tag: str, **extra) -> list:
     barrier = threading.Barrier(20)
 
     def create(i):
         session = requests.Session()
         barrier.wait()
-        body = slow_task_body(business_context=f"并发创建 {i}")
+        body = {**slow_task_body(business_context=f"{tag} {i}"), **extra}
         return session.post(server.url("/tasks"), json=body, timeout=60)
 
     with ThreadPoolExecutor(20) as pool:
-        answers = list(pool.map(create, range(20)))
+        return list(pool.map(create, range(20)))
+
+
+def test_twenty_simultaneous_creates_wait_their_turn(server, slow_dsn):
+    """With a limit of one: one runs, nineteen wait in order; cancelling them all ends it."""
+    set_slow_delay(slow_dsn, 0.2)
+    answers = _twenty_creates(server, "排队创建")
+    assert sorted(r.status_code for r in answers) == [201] * 20
+    data = [r.json()["data"] for r in answers]
+    statuses = sorted(d["status"] for d in data)
+    assert statuses.count("queued") >= 19 and set(statuses) <= {"running", "queued"}
+    listed = server.get("/tasks?q=排队创建&limit=100").json()["data"]["items"]
+    assert len(listed) == 20
+    assert sum(t["status"] == "running" for t in listed) <= 1
+    positions = sorted(t["queue_position"] for t in listed if t["status"] == "queued")
+    assert positions == list(range(1, len(positions) + 1))
+    for t in sorted(listed, key=lambda t: t.get("queue_position") or 0, reverse=True):
+        assert server.post(f"/tasks/{t['task_id']}/cancel").status_code == 200
+    assert {server.task(t["task_id"])["status"] for t in listed} == {"cancelled"}
+
+
+def test_twenty_simultaneous_creates_with_a_limit_of_one_and_no_queue(server, slow_dsn):
+    set_slow_delay(slow_dsn, 0.2)
+    answers = _twenty_creates(server, "并发创建", queue=False)
     codes = sorted(r.status_code for r in answers)
     assert codes == [201] + [409] * 19, codes
     winner = next(r for r in answers if r.status_code == 201).json()["data"]["task_id"]

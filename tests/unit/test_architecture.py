@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("data_pipeline", "core")
 STEP_PACKAGES = ("ddl_generation", "qa_generation", "sql_validation", "training_load")
 # Entry points allowed directly in data_pipeline/ (besides packages).
-ROOT_MODULES = {"__init__", "schema_workflow", "task_executor"}
+ROOT_MODULES = {"__init__", "schema_workflow", "task_executor", "worker"}
 
 
 def _modules() -> dict[str, Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 from flask import Flask
 
@@ -29,8 +30,9 @@ def _routes() -> set[tuple[str, str]]:
     class _Runtime:  # register() only hands these on; no database is touched
         store = None
         pipeline_dsn = None
+        closers: ClassVar[list] = []
 
-    routes.register(app, Config(monitor_enabled=False), _Runtime())
+    routes.register(app, Config(monitor_enabled=False, embedded_worker=False), _Runtime())
     found = set()
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith(API_PREFIX):
