@@ -129,6 +129,9 @@ class Config(BaseSettings):
     log_stream_max_seconds: float = 600.0
     log_retention_days: int = 30
     file_retention_days: int = 30
+    # Copies of task outputs every machine can read: None -> the pipeline database, or
+    # s3://[key:secret@]bucket/prefix?endpoint_url=...&region=... (tasks/output_store).
+    output_store_url: str | None = Field(None, repr=False)
     enable_file_download: bool = True
     max_download_file_size: int = 100 * 1024 * 1024
     log_level: str = "INFO"
@@ -263,6 +266,8 @@ class Config(BaseSettings):
             )
         if self.embedding_provider_name == "openai-compatible" and not self.embedding_base_url:
             raise ValueError("EMBEDDING_PROVIDER=openai-compatible needs EMBEDDING_BASE_URL")
+        if self.output_store_url and not self.output_store_url.startswith("s3://"):
+            raise ValueError("OUTPUT_STORE_URL must be s3://bucket/prefix (or unset)")
         if self.pipeline_outage_tolerance_seconds < 0:
             raise ValueError("PIPELINE_OUTAGE_TOLERANCE_SECONDS must not be negative")
         for name in self.data_sources:

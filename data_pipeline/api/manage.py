@@ -1,4 +1,8 @@
-"""Changing what a task holds: its table list (inline or uploaded) and deleting it."""
+"""Changing what a task holds: its table list (inline or uploaded) and deleting it.
+
+The table list is registered and copied to the output store as soon as it is saved (workers on
+other hosts read it from there); deleting a task removes the store's copies of its files too.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import shutil
 from flask import Blueprint, request
 
 from core.errors import Conflict, InvalidInput, NotFound, TooLarge
-from core.files import write_text_atomic
+from core.files import write_bytes_atomic, write_text_atomic
 from data_pipeline.api import schemas
 from data_pipeline.api.auth import require_owner_or_admin
 from data_pipeline.api.common import (
@@ -26,6 +30,7 @@ from data_pipeline.api.common import (
     task_folder,
 )
 from data_pipeline.api.envelope import ok
+from data_pipeline.api.files import output_store
 from data_pipeline.runs.launcher import cancel_run
 from data_pipeline.schema.table_list import (
     DEFAULT_TABLE_LIST_FILE,
@@ -34,7 +39,9 @@ from data_pipeline.schema.table_list import (
     parse_table_list,
 )
 from data_pipeline.tasks.models import TaskStatus
+from data_pipeline.tasks.output_store import OutputStoreError
 from data_pipeline.training_load.vector_store import TrainingStore
+from data_pipeline.workflow.outputs import register_file
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("manage", __name__)
@@ -101,7 +108,7 @@ def set_table_list(task_id: str):
         text = format_table_list(names)
     folder = folder_for_new_run(task)
     folder.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(folder / DEFAULT_TABLE_LIST_FILE, text, newline="\n")
+    _save_table_list(task.id, folder, text)
     params = dict(task.parameters or {})
     params["table_list_file"] = DEFAULT_TABLE_LIST_FILE
     params["table_list"] = None
@@ -116,6 +123,24 @@ def set_table_list(task_id: str):
     return ok(data, f"table list saved ({len(names)} tables)")
 
 
+def _save_table_list(task_id: str, folder, text: str) -> None:
+    """Write, register and copy the list to the output store; when the store refuses it
+    (503), the folder gets its earlier list back, as the task's rows and parameters keep it."""
+    path = folder / DEFAULT_TABLE_LIST_FILE
+    previous = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+    write_text_atomic(path, text, newline="\n")
+    try:
+        register_file(
+            store(), task_id, folder, DEFAULT_TABLE_LIST_FILE, output_store=output_store()
+        )
+    except OutputStoreError:
+        if previous is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_bytes_atomic(path, previous)
+        raise
+
+
 @bp.get("/tasks/<task_id>/table-list")
 def get_table_list(task_id: str):
     """The task's table list: its text and the parsed names."""
@@ -127,6 +152,8 @@ def get_table_list(task_id: str):
     if path is not None and path.is_file() and not path.is_symlink():
         text = path.read_text(encoding="utf-8-sig", errors="replace")
         source = file_name
+    elif (stored := _stored_text(task.id, file_name)) is not None:  # saved on another node
+        text, source = stored, file_name
     elif params.get("table_list"):
         text = format_table_list(_parse("\n".join(params["table_list"])))
         source = None
@@ -139,6 +166,17 @@ def get_table_list(task_id: str):
                    "errors": exc.details.get("errors", [])}, exc.message)  # fmt: skip
     return ok({"task_id": task.id, "file": source, "text": text, "tables": names,
                "count": len(names)})  # fmt: skip
+
+
+def _stored_text(task_id: str, file_name: str) -> str | None:
+    """A small text file of the task from the output store (None when it holds none)."""
+    stream = output_store().open_stream(task_id, file_name)
+    if stream is None:
+        return None
+    if stream.size > config().max_table_list_bytes:
+        stream.chunks.close()
+        return None
+    return b"".join(stream.chunks).decode("utf-8-sig", errors="replace")
 
 
 def _purge_training_data(task_id: str) -> tuple[dict[str, int], int]:
@@ -182,6 +220,9 @@ def delete_task(task_id: str):
         "logs": store().count_logs(task.id),
         "outputs": len(store().list_outputs(task.id)),
     }
+    # The stored copies first: when the store fails (503), the task is still there to delete
+    # again, rather than gone with copies nobody would ever remove.
+    stored = output_store().delete_task(task.id)
     if store().delete_task(task.id) is None:
         raise NotFound(f"task {task.id} not found")
     folder = task_folder(task)
@@ -190,7 +231,10 @@ def delete_task(task_id: str):
         files = sum(1 for p in folder.rglob("*") if not p.is_dir())
         shutil.rmtree(folder, ignore_errors=True)
         removed = folder.relative_to(data_root()).as_posix()
-    logger.info("task %s deleted (%s, folder %s)", task.id, rows, removed or "none")
+    logger.info(
+        "task %s deleted (%s, folder %s, %d stored copies)", task.id, rows, removed or "none",
+        stored,
+    )  # fmt: skip
     data = {
         "task_id": task.id,
         "cancelled": cancelled,

@@ -86,6 +86,7 @@ class SchemaWorkflowOrchestrator:
         self.params = params
         self.task_dir = Path(task_dir)
         self.tracker = tracker or Untracked()
+        self.tracker.connect_output_store(config)
         self.force = force
         self.clean = clean
         self.trusted_source = trusted_source

@@ -24,6 +24,7 @@ from data_pipeline.tasks.models import (
     make_execution_id,
     step_number_of,
 )
+from data_pipeline.tasks.output_store import OutputStore, OutputStoreError, output_store_for
 from data_pipeline.tasks.store import TaskStore
 from data_pipeline.workflow.outputs import register_outputs
 
@@ -115,6 +116,10 @@ class RunTracker(ABC):
     def register_outputs(self, task_dir: Path) -> None:
         """Bring the registered output files in line with the folder (never fatal)."""
 
+    def connect_output_store(self, config) -> None:
+        """Copy the files it registers to the output store ``config`` names (tracked runs)."""
+        return None
+
     @abstractmethod
     def known_outputs(self) -> dict[str, dict]:
         """Registered output rows by path (hashes to reuse), empty when there are none."""
@@ -181,6 +186,8 @@ class DatabaseTracker(RunTracker):
         tolerance: seconds a pipeline-database outage is ridden out before the run fails.
         finish_tolerance: the same for recording the outcome (worth waiting longer for: a run
             failed by a long outage records that once the database is back).
+        output_store: where registered files are copied (else the one the configuration
+            names, see :meth:`connect_output_store`).
     """
 
     tracked = True
@@ -193,8 +200,10 @@ class DatabaseTracker(RunTracker):
         pid: int | None = None,
         tolerance: float = OUTAGE_TOLERANCE_SECONDS,
         finish_tolerance: float | None = None,
+        output_store: OutputStore | None = None,
     ):
         self.store = store
+        self.output_store = output_store
         self.task_id = task_id
         self.pid = pid
         self.tolerance = tolerance
@@ -246,7 +255,18 @@ class DatabaseTracker(RunTracker):
     def set_step_status(self, step: str, status: StepStatus) -> None:
         self._retry(self.store.set_step_status, self.task_id, step, status, what="step status")
 
+    def connect_output_store(self, config) -> None:
+        if self.output_store is None:
+            self.output_store = output_store_for(config, self.store.db)
+
     def end_step(self, step, execution_id, status, *, summary, error, task_dir) -> None:
+        # The step's files are registered (and copied to the output store) before its end is
+        # recorded: a completed step whose files cannot be copied fails, as on a full disk
+        # (see data_pipeline.workflow.outputs).
+        unshared = self._register(task_dir, execution_id=execution_id, step_name=step)
+        failed_here = unshared is not None and status == StepStatus.COMPLETED
+        if failed_here:
+            status, error = StepStatus.FAILED, unshared.message
         if execution_id:
             self._retry(
                 self.store.complete_execution,
@@ -257,19 +277,25 @@ class DatabaseTracker(RunTracker):
                 what="recording the execution",
             )
         self.set_step_status(step, status)
-        self._register(task_dir, execution_id=execution_id, step_name=step)
+        if failed_here:
+            raise unshared
 
     def register_outputs(self, task_dir: Path) -> None:
         self._register(task_dir)
 
-    def _register(self, task_dir: Path, **credit) -> None:
+    def _register(self, task_dir: Path, **credit) -> OutputStoreError | None:
+        """Register the folder; the OutputStoreError when files could not be copied (each is
+        logged already), None otherwise (other failures are logged, never fatal)."""
         try:
             self._retry(
                 register_outputs, self.store, self.task_id, task_dir, **credit,
-                what="registering outputs",
+                output_store=self.output_store, what="registering outputs",
             )  # fmt: skip
+        except OutputStoreError as exc:
+            return exc
         except Exception:
             logger.exception("outputs could not be registered")
+        return None
 
     def known_outputs(self) -> dict[str, dict]:
         try:
