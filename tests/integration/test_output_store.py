@@ -194,6 +194,36 @@ def test_publish_stream_materialize_round_trip(backend, store, pipeline_db, conf
             assert cur.fetchone()["n"] == 0
 
 
+def test_a_damaged_copy_is_never_served_whole(backend, store, pipeline_db, config, tmp_path):
+    outputs = _store_of(backend, pipeline_db)
+    tid = _task(store, config)
+    data = _big_pairs(MIB + 10)
+    _write(tmp_path / "a", {"qs_pair.json": data})
+    outputs.publish(tid, "qs_pair.json", tmp_path / "a" / "qs_pair.json", _sha(data))
+    damaged = data[:-3] + b"]]]"  # same size, other bytes
+    if backend:
+        bucket = outputs.where.bucket
+        outputs.client.put_object(
+            Bucket=bucket, Key=outputs._key(tid, "qs_pair.json"), Body=damaged
+        )
+    else:
+        with pipeline_db.transaction() as cur:
+            cur.execute(
+                "UPDATE data_pipeline_output_blobs SET data = %s WHERE task_id = %s AND chunk_no = 1",
+                (damaged[MIB:], tid),
+            )
+    stream = outputs.open_stream(tid, "qs_pair.json")
+    with pytest.raises(OutputStoreError, match="does not match its sha256"):
+        for _ in stream.chunks:
+            pass
+    folder = tmp_path / "b"
+    _write(folder, {"qs_pair.json": b"[]"})
+    with pytest.raises(OutputStoreError):
+        outputs.materialize(tid, folder)
+    assert (folder / "qs_pair.json").read_bytes() == b"[]"  # left as it was
+    assert [p.name for p in folder.iterdir()] == ["qs_pair.json"]  # no temporary file left
+
+
 def test_s3_objects_are_laid_out_by_task_and_path(s3_endpoint, s3_bucket, store, pipeline_db,
                                                   config, tmp_path):  # fmt: skip
     outputs = output_store_for(
