@@ -61,8 +61,56 @@ class OutputStream(NamedTuple):
 
     size: int
     sha256: str
-    chunks: Iterator[bytes]
+    chunks: CheckedChunks
     modified_at: datetime
+
+
+class CheckedChunks:
+    """A stored file's chunks, hashed on the way: OutputStoreError instead of the end when the
+    bytes are not the catalog's (a copy replaced while read, or damaged). ``close`` releases
+    what the backend holds (an S3 response), read or not."""
+
+    def __init__(self, chunks: Iterator[bytes], stored: StoredFile, store: OutputStore):
+        self._chunks = chunks
+        self._stored = stored
+        self._store = store
+        self._digest = hashlib.sha256()
+        self._size = 0
+
+    def __iter__(self) -> CheckedChunks:
+        return self
+
+    def __next__(self) -> bytes:
+        stored = self._stored
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            self.close()
+            if self._size != stored.size or self._digest.hexdigest() != stored.sha256:
+                logger.error(
+                    "stored copy of %s in %s does not match its sha256 (%d bytes read, %d "
+                    "expected); the read was stopped", stored.path, self._store.location,
+                    self._size, stored.size,
+                )  # fmt: skip
+                raise OutputStoreError(
+                    f"the stored copy of {stored.path} does not match its sha256 "
+                    "(copied again meanwhile, or damaged)"
+                ) from None
+            raise
+        except OutputStoreError:
+            self.close()
+            raise
+        except Exception as exc:
+            self.close()
+            raise self._store._error(f"could not read {stored.path}", exc) from exc
+        self._digest.update(chunk)
+        self._size += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def file_sha256(path: Path) -> str:
@@ -226,36 +274,8 @@ class OutputStore(ABC):
                 rel_path, task_id, self.location,
             )  # fmt: skip
             return None
-        return OutputStream(stored.size, stored.sha256, self._checked(chunks, stored),
-                            stored.modified_at)  # fmt: skip
-
-    def _checked(self, chunks: Iterator[bytes], stored: StoredFile) -> Iterator[bytes]:
-        """``chunks``, hashed on the way: OutputStoreError at the end when the bytes are not
-        the catalog's (a copy replaced while read, or damaged)."""
-        digest, size = hashlib.sha256(), 0
-        try:
-            for chunk in chunks:
-                digest.update(chunk)
-                size += len(chunk)
-                yield chunk
-            if size != stored.size or digest.hexdigest() != stored.sha256:
-                logger.error(
-                    "stored copy of %s in %s does not match its sha256 (%d bytes read, %d "
-                    "expected); the read was stopped", stored.path, self.location, size,
-                    stored.size,
-                )  # fmt: skip
-                raise OutputStoreError(
-                    f"the stored copy of {stored.path} does not match its sha256 "
-                    "(copied again meanwhile, or damaged)"
-                )
-        except (OutputStoreError, GeneratorExit):
-            raise
-        except Exception as exc:
-            raise self._error(f"could not read {stored.path}", exc) from exc
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+        checked = CheckedChunks(chunks, stored, self)
+        return OutputStream(stored.size, stored.sha256, checked, stored.modified_at)
 
     def materialize(self, task_id: str, folder: Path, *, prune: bool = False) -> list[str]:
         """Write into ``folder`` every stored file it lacks or holds with other content

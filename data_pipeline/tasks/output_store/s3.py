@@ -78,6 +78,23 @@ class S3Location:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
 
 
+class _BodyChunks:
+    """An S3 response body as chunks; ``close`` gives its connection back, read or not."""
+
+    def __init__(self, body):
+        self._body = body
+        self._chunks = body.iter_chunks(CHUNK_SIZE)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        self._body.close()
+
+
 @functools.lru_cache(maxsize=8)
 def _s3_client(where: S3Location):
     """One client per location and process (boto3 clients are thread-safe)."""
@@ -160,13 +177,7 @@ class S3OutputStore(OutputStore):
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
             raise
-        return self._body_chunks(answer["Body"])
-
-    def _body_chunks(self, body) -> Iterator[bytes]:
-        try:
-            yield from body.iter_chunks(CHUNK_SIZE)
-        finally:
-            body.close()
+        return _BodyChunks(answer["Body"])
 
     def _delete_keys(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # at most 1000 keys per request
