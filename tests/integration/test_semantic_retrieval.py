@@ -58,8 +58,7 @@ def test_vectors_are_unit_length_384_dimensions_and_queries_differ_from_passages
     assert e5.describe()["dimension"] == 384 and e5.name == "local-e5:multilingual-e5-small-q4"
 
 
-def test_a_question_in_other_words_finds_its_pair(tmp_path, config, pipeline_dsn, e5):
-    assert config.embedding_provider_name == "local-e5"  # the default
+def _load(tmp_path, config, pipeline_dsn) -> dict:
     folder = write_task_folder(
         tmp_path / "t",
         pairs=[{"question": q, "sql": s} for q, s in PAIRS],
@@ -69,7 +68,12 @@ def test_a_question_in_other_words_finds_its_pair(tmp_path, config, pipeline_dsn
     (folder / "daily_revenue_detail.md").write_text(
         "# public.daily_revenue（档口每日营收）\n\n每个档口每天的营收金额。\n", encoding="utf-8"
     )
-    result = training_step.run(make_ctx(config, folder, pipeline_dsn))
+    return training_step.run(make_ctx(config, folder, pipeline_dsn))
+
+
+def test_a_question_in_other_words_finds_its_pair(tmp_path, config, pipeline_dsn, e5):
+    assert config.embedding_provider_name == "local-e5"  # the default
+    result = _load(tmp_path, config, pipeline_dsn)
     assert result["embedder"] == e5.name and result["dimension"] == 384
     with TrainingStore(pipeline_dsn) as store:
         for asked, meant in [
@@ -80,6 +84,10 @@ def test_a_question_in_other_words_finds_its_pair(tmp_path, config, pipeline_dsn
             hits = store.search(asked, get_embedder(config), collection="sql", k=1)
             assert json.loads(hits[0].document)["question"] == meant, asked
 
+
+@pytest.mark.slow
+def test_the_search_command_uses_the_default_embedder(tmp_path, config, pipeline_dsn):
+    _load(tmp_path, config, pipeline_dsn)
     env = {
         **os.environ,
         "LC_ALL": "C.UTF-8",
