@@ -131,11 +131,12 @@ def test_a_short_outage_delays_tracking_but_the_run_completes(own_server, demo_d
         down_at, down_t = datetime.now(timezone.utc), time.monotonic()
         stop_embedded(data)  # a fast stop: connections are dropped at once
         # Keep the database down until step 2 has ended and the run waits to record that:
-        # its status changes must be retried, not lost.
+        # its status changes must be retried, not lost. (A step's end starts with registering
+        # its files, copied to the output store before the end is recorded.)
         _wait_for(
-            lambda: (
-                "recording the execution: pipeline database unavailable"
-                in log_file.read_text("utf-8")
+            lambda: re.search(
+                r"(registering outputs|recording the execution): pipeline database unavailable",
+                log_file.read_text("utf-8"),
             ),
             30,
             "the run to retry recording step 2's end",
