@@ -38,7 +38,7 @@ def output_store() -> OutputStore:
     """The app's output store (``OUTPUT_STORE_URL``), made once per app."""
     found = current_app.extensions.get("data_pipeline_output_store")
     if found is None:
-        found = output_store_for(config(), runtime().db)
+        found = runtime().output_store or output_store_for(config(), runtime().db)
         current_app.extensions["data_pipeline_output_store"] = found
     return found
 

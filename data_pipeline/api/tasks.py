@@ -27,6 +27,7 @@ from data_pipeline.api.common import (
     task_links,
 )
 from data_pipeline.api.envelope import ok
+from data_pipeline.api.files import output_store
 from data_pipeline.jobqueue.dispatch import RunRequest
 from data_pipeline.runs.launcher import cancel_run
 from data_pipeline.schema.table_list import TableListError, load_table_list, parse_table_list
@@ -275,6 +276,8 @@ def execute_task(task_id: str):
             details={"completed_steps": done},
         )
     folder = folder_for_new_run(task)
+    # Earlier steps may have run on another worker: their files come from the output store.
+    output_store().materialize(task.id, folder)
     missing = _missing_inputs(steps[0], folder)
     if missing:
         raise Conflict(missing, details={"step": steps[0]})

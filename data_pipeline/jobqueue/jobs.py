@@ -6,8 +6,7 @@ Two tasks, both on queues of their own:
   worker's (:class:`data_pipeline.jobqueue.worker.Worker`); the API only defers it by name.
 * ``data_pipeline.monitor`` (queue ``monitor``): the monitor's sweep (zombie runs, time-outs,
   retention, queue healing), deferred periodically by the workers; procrastinate defers a
-  periodic job once per period however many workers run, and the job's lock keeps two sweeps
-  from overlapping.
+  periodic job once per period however many workers run.
 """
 
 from __future__ import annotations
@@ -88,5 +87,7 @@ class QueueApp:
         def monitor(timestamp: int) -> None:
             body()
 
-        task = self.app.task(name=MONITOR_TASK, queue=MONITOR_QUEUE, lock="monitor")(monitor)
+        # No lock: a worker killed in the middle of a sweep would hold it for ever (sweeps are
+        # idempotent: every change is guarded by the row's status).
+        task = self.app.task(name=MONITOR_TASK, queue=MONITOR_QUEUE)(monitor)
         self.app.periodic(cron=cron)(task)

@@ -21,15 +21,16 @@ The periodic monitor runs in workers too (once per period across all of them).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
+import signal
 import socket
 import threading
 import time
 from pathlib import Path
 
 from procrastinate.job_context import AbortReason, JobContext
+from procrastinate.worker import Worker as ProcrastinateWorker
 
 from app_config import Config
 from core.processes import terminate_group
@@ -76,7 +77,8 @@ class Worker:
         monitor = self.config.monitor_enabled if monitor is None else monitor
         self.monitor = (
             Monitor(self.config, self.store, runtime.pipeline_dsn, launcher=self.launcher,
-                    dispatcher=self.dispatcher, leader_lock=False)
+                    dispatcher=self.dispatcher, leader_lock=False,
+                    output_store=runtime.output_store)
             if monitor
             else None
         )  # fmt: skip
@@ -99,7 +101,7 @@ class Worker:
             target=self._thread_main, name=f"worker-{self.name}", daemon=True
         )
         self._thread.start()
-        self._started.wait(30)
+        self._started.wait(5)  # ready to take jobs, usually within milliseconds
         return self
 
     def _thread_main(self) -> None:
@@ -114,34 +116,40 @@ class Worker:
     async def _main(self, install_signal_handlers: bool) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        queues = [TASKS_QUEUE] + ([MONITOR_QUEUE] if self.monitor is not None else [])
+        if install_signal_handlers:  # SIGTERM / SIGINT stop both of procrastinate's workers
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._loop.add_signal_handler(sig, self._stop.set)
+        options = {
+            "install_signal_handlers": False,
+            "listen_notify": True,
+            "fetch_job_polling_interval": 1.0,
+            "abort_job_polling_interval": 1.0,
+            "shutdown_graceful_timeout": 1.0,
+            "update_heartbeat_interval": min(10.0, self.config.heartbeat_interval_seconds),
+            "delete_jobs": "successful",
+        }
         async with self.queue.app.open_async():
-            job = asyncio.create_task(
-                self.queue.app.run_worker_async(
-                    queues=queues,
-                    name=self.name,
-                    # The monitor takes a slot of its own beside the runs.
-                    concurrency=self.concurrency + (1 if self.monitor is not None else 0),
-                    install_signal_handlers=install_signal_handlers,
-                    listen_notify=True,
-                    fetch_job_polling_interval=1.0,
-                    abort_job_polling_interval=1.0,
-                    shutdown_graceful_timeout=1.0,
-                    update_heartbeat_interval=min(10.0, self.config.heartbeat_interval_seconds),
-                    delete_jobs="successful",
-                )
-            )
+            parts = [ProcrastinateWorker(
+                self.queue.app, queues=[TASKS_QUEUE], name=self.name,
+                concurrency=self.concurrency, **options,
+            )]  # fmt: skip
+            if self.monitor is not None:
+                # The monitor on a worker of its own, so that it never takes a run's slot.
+                parts.append(ProcrastinateWorker(
+                    self.queue.app, queues=[MONITOR_QUEUE], name=f"{self.name}-monitor",
+                    concurrency=1, **options,
+                ))  # fmt: skip
+            running = [asyncio.create_task(w.run()) for w in parts]
             logger.info(
                 "worker %s on %s: up to %d run(s) at once, data root %s",
                 self.name, HOSTNAME, self.concurrency, self.config.data_root,
             )  # fmt: skip
             self._started.set()
             stopper = asyncio.create_task(self._stop.wait())
-            await asyncio.wait({job, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if not job.done():
-                job.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await job
+            await asyncio.wait({*running, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            for w in parts:
+                w.stop()  # graceful: jobs still running are aborted after the timeout
+            await asyncio.gather(*running, return_exceptions=True)
             stopper.cancel()
         logger.info("worker %s stopped", self.name)
 
@@ -201,7 +209,7 @@ class Worker:
         root = Path(self.config.data_root).resolve()
         folder = safe_task_folder(root, task.id, task.output_directory) or root / task.id
         folder.mkdir(parents=True, exist_ok=True)
-        store = getattr(self.runtime, "output_store", None)
+        store = self.runtime.output_store
         if store is not None:
             written = store.materialize(task.id, folder)
             if written:

@@ -62,6 +62,7 @@ class Monitor:
         launcher: Launcher | None = None,
         dispatcher=None,
         leader_lock: bool = True,
+        output_store=None,
     ):
         self.config = config
         self.store = store
@@ -69,6 +70,7 @@ class Monitor:
         self.launcher = launcher
         self.dispatcher = dispatcher  # data_pipeline.jobqueue.dispatch.Dispatcher, to heal jobs
         self.leader_lock = leader_lock
+        self.output_store = output_store  # copies of outputs, removed with their task
         self._lock_conn = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -155,10 +157,14 @@ class Monitor:
                 report.zombies.append(task.id)
 
     def _heal_queue(self, report: SweepReport) -> None:
-        """Queued tasks whose job is gone (a lost defer, a worker lost holding it): a new job."""
+        """Jobs held by lost workers fail; queued tasks whose job is gone (a lost defer, a
+        worker lost holding it) get a new one."""
         if self.dispatcher is None:
             return
-        grace = max(5.0, 2 * self.config.monitor_interval_seconds)
+        stalled = self.store.fail_stalled_queue_jobs(self.config.heartbeat_timeout_seconds)
+        if stalled:
+            logger.warning("queue: %d job(s) of lost workers failed: %s", len(stalled), stalled)
+        grace = max(2.0, 2 * self.config.monitor_interval_seconds)
         for task in self.store.queued_without_live_job(grace):
             if self.dispatcher.defer(task) is not None:
                 logger.info("task %s: queued without a job; deferred a new one", task.id)
@@ -178,6 +184,11 @@ class Monitor:
         root = Path(self.config.data_root).resolve()
         for task_id, folder in self.store.apply_retention(self.config.file_retention_days):
             report.retention_tasks.append(task_id)
+            if self.output_store is not None:  # the database's copies went with the rows
+                try:
+                    self.output_store.delete_task(task_id)
+                except Exception:
+                    logger.exception("retention: copies of %s not removed", task_id)
             path = safe_task_folder(root, task_id, folder)
             if path is not None and path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)

@@ -20,6 +20,7 @@ from core.errors import error_summary
 from core.migrations import apply_migrations, ensure_queue_schema, ensure_vector_extension
 from core.roles import grant_demo_reader, prepare_app_role
 from data_pipeline.sources.connection import protect
+from data_pipeline.tasks.output_store import OutputStore, output_store_for
 from data_pipeline.tasks.store import TaskStore
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ class Runtime:
     store: TaskStore
     pipeline_dsn: str
     vector_available: bool = False
+    # Copies of task outputs every node can read (OUTPUT_STORE_URL; default: this database).
+    output_store: OutputStore | None = None
     # Stopped before the database closes (an embedded worker, a queue connection).
     closers: list[Callable[[], object]] = field(default_factory=list)
 
@@ -93,8 +96,9 @@ def open_runtime(
     if config.vector_database_url and config.vector_database_url != dsn:
         protect(config.vector_database_url)
     return Runtime(
-        config=config, db=db, store=TaskStore(db), pipeline_dsn=dsn, vector_available=vector
-    )
+        config=config, db=db, store=TaskStore(db), pipeline_dsn=dsn, vector_available=vector,
+        output_store=output_store_for(config, db),
+    )  # fmt: skip
 
 
 def load_demo_source(config: Config) -> bool:

@@ -311,6 +311,10 @@ class TaskStore:
         rows = self.db.fetch_all("queued_without_live_job", {"grace_seconds": grace_seconds})
         return [Task.from_row(r) for r in rows]
 
+    def fail_stalled_queue_jobs(self, seconds: float) -> list[int]:
+        """Fail the queue jobs of workers silent for ``seconds``; their ids."""
+        return [r["id"] for r in self.db.fetch_all("fail_stalled_queue_jobs", {"seconds": seconds})]
+
     def requeue_lost_run(self, task_id: str, message: str, max_retries: int) -> Task | None:
         """Queue a run lost with its worker again (at most ``max_retries`` times); its open
         executions are closed as failed with ``message``."""

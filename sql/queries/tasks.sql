@@ -273,3 +273,12 @@ SET status = 'queued', queued_at = now(), queue_job_id = NULL, worker_name = NUL
 WHERE id = %(id)s AND status = 'running' AND lost_retries < %(max_retries)s
   AND queue_request IS NOT NULL
 RETURNING *;
+
+-- name: fail_stalled_queue_jobs
+-- Jobs held by workers that stopped beating (killed, host lost): failed, so that their locks
+-- and their place at the head of the queue go; their tasks are settled by the monitor.
+SELECT job.id, job.task_name, procrastinate_finish_job_v1(job.id, 'failed', false)
+FROM procrastinate_jobs job
+LEFT JOIN procrastinate_workers w ON w.id = job.worker_id
+WHERE job.status = 'doing'
+  AND (job.worker_id IS NULL OR w.last_heartbeat < now() - make_interval(secs => %(seconds)s));

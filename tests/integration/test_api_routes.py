@@ -342,7 +342,7 @@ def test_bearer_token(config):
 def test_pipeline_database_down_is_503(config):
     from citu_app import create_app
 
-    cfg = config.with_overrides(monitor_enabled=False)
+    cfg = config.with_overrides(monitor_enabled=False, embedded_worker=False)
     db = Database("postgresql://nobody@127.0.0.1:1/none", connect_timeout=1)
     runtime = Runtime(config=cfg, db=db, store=TaskStore(db), pipeline_dsn=db.dsn)
     client = create_app(cfg, runtime).test_client()

@@ -130,3 +130,51 @@ class ServiceProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             return self.proc.wait(5)
+
+
+class WorkerProcess:
+    """A running ``python -m data_pipeline.worker`` (a worker only, as on another host)."""
+
+    def __init__(self, env: dict[str, str | None], log_path: Path, *, name: str,
+                 concurrency: int = 1):  # fmt: skip
+        merged = {**clean_environment(), **env}
+        self.env = {k: v for k, v in merged.items() if v is not None}
+        self.log_path = Path(log_path)
+        self.name = name
+        self.concurrency = concurrency
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> WorkerProcess:
+        """Start and wait until the worker says it takes jobs."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "data_pipeline.worker", "--name", self.name,
+               "--concurrency", str(self.concurrency)]  # fmt: skip
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if f"worker {self.name} on" in self.log():
+                return self
+            time.sleep(0.1)
+        raise RuntimeError(f"worker {self.name} did not start: {self.log()[-3000:]}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        if not self.proc or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            return self.proc.wait(5)

@@ -10,6 +10,7 @@ export const STEPS = [
 
 export const TASK_STATUSES = [
   "pending",
+  "queued",
   "running",
   "completed",
   "partial_completed",
@@ -24,14 +25,21 @@ export function stepLabel(name) {
   return step ? `${step.n} · ${step.label}` : name || "—";
 }
 
-export function statusBadge(status) {
+/** A status badge; a queued task shows its place in the queue ("queued #2"). */
+export function statusBadge(status, queuePosition) {
   const s = status || "unknown";
+  const queued = s === "queued" && queuePosition;
   return h("span", {
     class: `badge badge-${s}`,
-    text: STATUS_LABELS[s] || s,
-    title: s,
+    text: queued ? `queued #${queuePosition}` : STATUS_LABELS[s] || s,
+    title: queued ? `queued: ${queuePosition - 1} task(s) start before it` : s,
     dataset: { status: s },
   });
+}
+
+/** Whether a task is waiting or running (the console polls faster, offers Cancel). */
+export function isActive(status) {
+  return status === "running" || status === "queued";
 }
 
 export function progressBar(pct, status) {

@@ -1,7 +1,7 @@
 // The task list: filters, pagination, and a refresh loop that speeds up while a task runs.
 import { ApiError, askTokenAgain, get } from "../api.js";
 import { debounce, fmtDuration, fmtTime, h, replaceChildren, secondsBetween } from "../dom.js";
-import { progressBar, statusBadge, stepLabel, TASK_STATUSES } from "../ui.js";
+import { isActive, progressBar, statusBadge, stepLabel, TASK_STATUSES } from "../ui.js";
 
 const PAGE_SIZE = 20;
 const FAST_MS = 2000;
@@ -104,7 +104,7 @@ export function renderTaskList(view, { query }) {
         h("a", { class: "task-link", href, text: name }),
         task.task_name ? h("div", { class: "sub mono", text: task.id }) : null,
       ),
-      cell("Status", statusBadge(task.status)),
+      cell("Status", statusBadge(task.status, task.queue_position)),
       cell(
         "Progress",
         h(
@@ -144,7 +144,7 @@ export function renderTaskList(view, { query }) {
       if (!alive) return;
       const items = data.items || data.tasks || [];
       const total = Number(data.total ?? items.length);
-      running = items.some((t) => t.status === "running");
+      running = items.some((t) => isActive(t.status));
       replaceChildren(message);
       if (items.length === 0) {
         const filtered = state.status || state.q;

@@ -1,7 +1,7 @@
 // The task page: header, step timeline, output files, live logs and actions.
 import { ApiError, del, get, post } from "../api.js";
 import { fmtBytes, fmtDuration, fmtTime, h, replaceChildren } from "../dom.js";
-import { confirmDialog, modal, progressBar, STEPS, statusBadge, stepLabel, toast } from "../ui.js";
+import { confirmDialog, isActive, modal, progressBar, STEPS, statusBadge, stepLabel, toast } from "../ui.js";
 import { describe, errorAlert, taskDuration } from "./list.js";
 import { LogViewer } from "./logs.js";
 import { fileRow, runRow, sortFiles, stepDetails, timelineItem } from "./task_parts.js";
@@ -86,6 +86,7 @@ export function renderTask(view, { params: [taskId] }) {
   function renderHeader() {
     const t = task;
     const running = t.status === "running";
+    const active = isActive(t.status);
     const meta = (label, value, cls) =>
       h("div", { class: "meta-item" }, h("dt", { text: label }), h("dd", { class: cls || "", text: value }));
     replaceChildren(
@@ -102,20 +103,28 @@ export function renderTask(view, { params: [taskId] }) {
         h(
           "div",
           { class: "actions" },
-          running
-            ? h("button", { class: "btn warn", type: "button", id: "btn-cancel", text: "Cancel run", onClick: cancelRun })
+          active
+            ? h("button", { class: "btn warn", type: "button", id: "btn-cancel", text: running ? "Cancel run" : "Cancel (queued)", onClick: cancelRun })
             : null,
-          h("button", { class: "btn", type: "button", id: "btn-run-step", text: "Run a step…", disabled: running, onClick: runStep }),
+          h("button", { class: "btn", type: "button", id: "btn-run-step", text: "Run a step…", disabled: active, onClick: runStep }),
           h("button", { class: "btn danger-outline", type: "button", id: "btn-delete", text: "Delete…", onClick: deleteTask }),
         ),
       ),
       h(
         "div",
         { class: "status-line" },
-        statusBadge(t.status),
+        statusBadge(t.status, t.queue_position),
         h("div", { class: "big-progress" }, progressBar(t.progress, t.status)),
         h("span", { class: "pct", id: "task-progress", text: `${t.progress ?? 0}%` }),
-        h("span", { class: "muted", text: running && t.current_step ? `running ${stepLabel(t.current_step)}` : "" }),
+        h("span", {
+          class: "muted",
+          id: "task-where",
+          text: running
+            ? [t.current_step ? `running ${stepLabel(t.current_step)}` : "", t.worker_name ? `on ${t.worker_name}` : ""].filter(Boolean).join(" ")
+            : t.status === "queued"
+              ? `waiting for a free slot (#${t.queue_position || "?"} in the queue)`
+              : "",
+        }),
       ),
       h(
         "dl",
@@ -214,7 +223,7 @@ export function renderTask(view, { params: [taskId] }) {
       }
       replaceChildren(actionMsg, errorAlert("Could not load the task", err, refresh));
     }
-    if (alive) timer = setTimeout(refresh, task && task.status === "running" ? FAST_MS : SLOW_MS);
+    if (alive) timer = setTimeout(refresh, task && isActive(task.status) ? FAST_MS : SLOW_MS);
   }
 
   function showAction(kind, text) {
