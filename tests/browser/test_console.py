@@ -169,8 +169,9 @@ def test_walk_through_create_watch_download_rerun_delete(service, page, tmp_path
     assert page.errors.unexpected() == []
 
 
-def test_form_errors_conflict_and_cancel(service, page):
-    """400 details appear next to their fields; 409 links to the running task; cancel works."""
+def test_form_errors_queue_and_cancel(service, page):
+    """400 details appear next to their fields; a task created while the only slot is busy
+    waits in the queue (its place shown) and can be cancelled; cancel stops a run."""
     page.goto(f"{service.base}/#/new")
     expect(page.locator(".table-item")).to_have_count(9)
     page.click("#create-task")  # no table, no business context
@@ -185,7 +186,7 @@ def test_form_errors_conflict_and_cancel(service, page):
     expect(page.locator("#err-table_list")).to_contain_text("line 3")
     expect(page.locator("#err-business_context")).to_be_empty()
 
-    # A long run keeps the only slot busy: the form's create is refused with a link to it.
+    # A long run keeps the only slot busy: a task created from the form waits its turn.
     body = {
         "task_name": "long run",
         "parameters": {
@@ -210,10 +211,18 @@ def test_form_errors_conflict_and_cancel(service, page):
 
     page.fill("#table-paste", "service_area")
     page.click("#create-task")
-    alert = page.locator("#conflict-alert")
-    expect(alert).to_contain_text("A task is already running")
-    alert.get_by_role("link", name=f"Open {running_id}").click()
-    expect(page).to_have_url(re.compile(f"#/tasks/{running_id}$"))
+    expect(page).to_have_url(re.compile(r"#/tasks/task_\d{8}_\d{6}"), timeout=15_000)
+    queued_id = page.url.rsplit("/", 1)[1]
+    assert queued_id != running_id
+    expect(page.locator("#task-header .badge")).to_have_text("queued #1")
+    expect(page.locator("#task-where")).to_contain_text("#1 in the queue")
+    expect(board.locator(f'tr[data-task-id="{queued_id}"] .badge')).to_have_text("queued #1")
+    page.click("#btn-cancel")
+    page.locator("dialog.modal").get_by_role("button", name="Cancel run").click()
+    expect(page.locator("#task-header .badge")).to_have_text("cancelled", timeout=10_000)
+    assert api(service, "GET", f"/tasks/{queued_id}").json()["data"]["started_at"] is None
+
+    page.goto(f"{service.base}/#/tasks/{running_id}")
     expect(page.locator("#task-header .badge")).to_have_text("running")
 
     page.click("#btn-cancel")
