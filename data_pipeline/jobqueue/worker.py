@@ -179,6 +179,16 @@ class Worker:
         )
         return self._watch(context, task_id, pid)
 
+    def _let_exit(self, task_id: str, pid: int, timeout: float) -> None:
+        """An executor that recorded its outcome exits by itself; one that lingers (or a
+        run failed by the monitor while it still runs) is stopped."""
+        if not self.launcher.wait_child(pid, timeout):
+            how = terminate_group(
+                pid, pid, grace=self.config.cancel_grace_seconds, waiter=self.launcher.wait_child
+            )
+            logger.warning("task %s: executor %s lingered after the run ended: %s",
+                           task_id, pid, how)  # fmt: skip
+
     def _wait_for_slot(self, context: JobContext, task_id: str):
         waited = False
         while True:
@@ -217,10 +227,10 @@ class Worker:
         return folder
 
     def _watch(self, context: JobContext, task_id: str, pid: int) -> str:
-        """Wait for the executor; stop its group when the run was cancelled or deleted (at
-        once) or ended otherwise without it (failed by the monitor: after the grace)."""
+        """Wait for the run to end; stop the executor's group when the run was cancelled or
+        deleted. Once the outcome is recorded the slot is free: the executor's last moments
+        (flushing its log) are watched by a thread, which stops it if it lingers."""
         grace = self.config.cancel_grace_seconds
-        ended_at = None
         while self.launcher.is_child(pid):
             reason = context.abort_reason()
             if reason == AbortReason.SHUTDOWN:
@@ -233,10 +243,12 @@ class Worker:
                 or task.status == TaskStatus.CANCELLED
                 or (task.executor_pid not in (None, pid))
             )
-            if task is not None and task.status != TaskStatus.RUNNING and ended_at is None:
-                ended_at = time.monotonic()  # an executor exits by itself once it recorded
-            overdue = ended_at is not None and time.monotonic() - ended_at > 2 * grace
-            if gone or overdue or reason == AbortReason.USER_REQUEST:
+            if not gone and task.status != TaskStatus.RUNNING and reason is None:
+                threading.Thread(
+                    target=self._let_exit, args=(task_id, pid, 2 * grace), daemon=True
+                ).start()
+                return "finished"
+            if gone or reason == AbortReason.USER_REQUEST:
                 how = terminate_group(pid, pid, grace=grace, waiter=self.launcher.wait_child)
                 state = task.status.value if task else "deleted"
                 logger.info("task %s: executor %s %s (%s)", task_id, pid, how, state)

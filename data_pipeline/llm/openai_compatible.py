@@ -16,8 +16,6 @@ import threading
 from typing import Any
 from urllib.parse import urlparse
 
-from openai import OpenAI
-
 from core.errors import ProviderError
 from core.secrets import mask_secrets
 from data_pipeline.llm import prompts
@@ -61,6 +59,8 @@ class OpenAICompatibleLLM(LLMProvider):
         self._key = api_key or ""
         self._semaphore = threading.BoundedSemaphore(max(1, int(max_concurrency)))
         # Local servers (Ollama, vLLM) take any key; the client insists on one.
+        from openai import OpenAI  # about 1 s to import: only when this provider is used
+
         self._client = OpenAI(
             base_url=self.base_url,
             api_key=api_key or "not-needed",

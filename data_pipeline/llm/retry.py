@@ -15,13 +15,14 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
-
-import openai
+from typing import TYPE_CHECKING, TypeVar
 
 from core.errors import error_summary
 
 logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    import openai
 
 T = TypeVar("T")
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
@@ -30,6 +31,8 @@ TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
 def transient_reason(exc: BaseException) -> str | None:
     """Why a failed call may succeed when tried again (``timed out``, ``unreachable``,
     ``HTTP 503``), or None when trying again cannot help."""
+    import openai  # loaded by the client that failed; not at start-up (about 1 s)
+
     if isinstance(exc, openai.APITimeoutError):
         return "timed out"
     if isinstance(exc, openai.APIConnectionError):
@@ -85,6 +88,8 @@ class RetryPolicy:
             exhausted: the error to raise once ``max_retries + 1`` attempts failed, from the
                 number of attempts and the last reason.
         """
+        import openai  # loaded by the client making the call
+
         attempts = max(0, int(self.max_retries)) + 1
         reason = ""
         for attempt in range(attempts):

@@ -53,7 +53,6 @@ from abc import ABC, abstractmethod
 from urllib.parse import urlparse
 
 import numpy as np
-import openai
 
 from core.errors import ProviderError
 from data_pipeline.llm.retry import RetryPolicy, refusal_text
@@ -234,6 +233,8 @@ class OpenAICompatibleEmbedder(Embedder):
         self._api_key = api_key or ""
         self.name = f"openai-compatible:{model}"
         # Retries are ours (logged, bounded, with a clear final error), not the client's.
+        import openai  # about 1 s to import: only when this embedder is used
+
         self._client = openai.OpenAI(
             base_url=base_url,
             # Local servers (Ollama, vLLM) take no key, but the client insists on one.
