@@ -10,6 +10,8 @@ import time
 import pytest
 
 from core.processes import group_alive
+from data_pipeline.jobqueue.dispatch import Dispatcher, RunRequest
+from data_pipeline.jobqueue.jobs import QueueApp
 from data_pipeline.runs.launcher import HOSTNAME
 from data_pipeline.runs.monitor import Monitor
 from data_pipeline.tasks.models import TaskStatus
@@ -169,3 +171,68 @@ def test_monitor_thread_sweeps_at_start(store, monitor_config, pipeline_dsn):
         assert "is gone" in store.get_task(task_id).error_message
     finally:
         monitor.stop()
+
+
+def _queued_then_claimed(store: TaskStore, config, worker: str, host: str) -> str:
+    """A task run by ``worker`` on ``host`` through the queue (as a worker claims it)."""
+    task, _ = store.create_task(
+        parameters={"db_connection": "source:demo"}, data_root=config.data_root, task_name="队列"
+    )
+    request = RunRequest(steps=["ddl_generation"]).as_dict()
+    store.queue_run(task.id, request)
+    outcome, _ = store.claim_queued_run(task.id, worker=worker, host=host, max_running=10)
+    assert outcome == "claimed"
+    store.claim_run(task.id, 4343, host)
+    store.set_step_status(task.id, "ddl_generation", "running")
+    return task.id
+
+
+def test_a_run_lost_with_its_worker_is_queued_again_once_then_failed(
+    store, monitor_config, pipeline_dsn
+):
+    config = monitor_config.with_overrides(retry_lost_runs=1)
+    queue = QueueApp(pipeline_dsn)
+    dispatcher = Dispatcher(store, queue)
+    try:
+        task_id = _queued_then_claimed(store, config, "w9", "lost-host")
+        _age(store, task_id, last_heartbeat_at=30)
+        monitor = Monitor(config, store, pipeline_dsn, dispatcher=dispatcher, leader_lock=False)
+        report = monitor.sweep()
+        assert report.requeued == [task_id] and report.zombies == []
+        task = store.get_task(task_id)
+        assert task.status == TaskStatus.QUEUED and task.lost_retries == 1
+        assert task.queue_job_id is not None  # a new job carries it to a worker
+        assert task.step_status["ddl_generation"] == "pending"
+        assert "worker w9 lost" in task.error_message
+        executions = store.list_executions(task_id)
+        assert all(e["status"] != "running" for e in executions)
+        # Lost a second time: failed, saying so.
+        outcome, _ = store.claim_queued_run(task_id, worker="w9", host="lost-host", max_running=10)
+        assert outcome == "claimed"
+        store.claim_run(task_id, 4344, "lost-host")
+        _age(store, task_id, last_heartbeat_at=30)
+        report = monitor.sweep()
+        assert report.zombies == [task_id] and report.requeued == []
+        task = store.get_task(task_id)
+        assert task.status == TaskStatus.FAILED
+        assert task.error_message.startswith("worker w9 lost: its executor on host lost-host")
+    finally:
+        queue.close()
+
+
+def test_queued_tasks_whose_job_was_lost_get_a_new_one(store, monitor_config, pipeline_dsn):
+    queue = QueueApp(pipeline_dsn)
+    dispatcher = Dispatcher(store, queue)
+    try:
+        task, _ = store.create_task(
+            parameters={"db_connection": "source:demo"}, data_root=monitor_config.data_root
+        )
+        store.queue_run(task.id, RunRequest().as_dict())  # queued, but no job was deferred
+        _age(store, task.id, queued_at=60)
+        monitor = Monitor(monitor_config, store, pipeline_dsn, dispatcher=dispatcher,
+                          leader_lock=False)  # fmt: skip
+        assert monitor.sweep().jobs_redeferred == [task.id]
+        assert store.get_task(task.id).queue_job_id is not None
+        assert monitor.sweep().jobs_redeferred == []  # it has a live job now
+    finally:
+        queue.close()
