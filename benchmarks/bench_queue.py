@@ -79,7 +79,13 @@ def _free_port() -> int:
 
 def _env(extra: dict) -> dict:
     env = {k: v for k, v in os.environ.items() if not Config.is_setting_variable(k)}
-    env.update({"LC_ALL": "C.UTF-8", "PYTHONUNBUFFERED": "1", "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING")})
+    env.update(
+        {
+            "LC_ALL": "C.UTF-8",
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        }
+    )
     env.update(extra)
     return env
 

@@ -586,6 +586,7 @@ def test_a_failing_table_fails_alone_in_its_batch(batch_source):
     assert reader.statements == 8 + 2 + 6 + 3
 
 
+@pytest.mark.slow  # waits out statement timeouts
 def test_batches_respect_the_statement_timeout(batch_source):
     tables = [f"b{i:02d}" for i in range(12, 24)]
     reader = MetadataReader(batch_source, statement_timeout_ms=500, parallel=1)
@@ -601,6 +602,7 @@ def test_batches_respect_the_statement_timeout(batch_source):
     assert all(_has_data(t) for t in meta.tables if t.name != "b13")
 
 
+@pytest.mark.slow  # waits out a slow source
 def test_progress_and_cancellation_between_batches(batch_source):
     """Progress comes per batch; a cancellation seen after the first batch stops the reading
     once the batch in flight (the slow b13's, 2.5 s) ends: the third batch is never read."""

@@ -30,6 +30,9 @@ from tests.conftest import new_database
 from tests.integration.test_qa_generation import make_ctx, run_readonly, run_step1
 from tests.support import sample_dbs
 
+# Steps 1 and 2 on two contexts over a 24-table database: part of `make test`, not the inner loop.
+pytestmark = pytest.mark.slow
+
 CONTEXTS = {"zh": "音像租赁店与音乐商店的经营分析", "en": "DVD rental shop and music store sales"}
 # Identifiers that are plain English words may appear in English questions.
 ENGLISH_WORDS = {

@@ -222,7 +222,8 @@ def check_acceptance(task_dir: Path, dsn: str, tables: list[str], summary: dict,
     return pairs
 
 
-@pytest.mark.parametrize("lang", ["zh", "en"])
+# One language in the inner loop, both in `make test`.
+@pytest.mark.parametrize("lang", ["zh", pytest.param("en", marks=pytest.mark.slow)])
 def test_demo_source_with_the_builtin_provider(tmp_path, demo_dsn, demo_tables, lang):
     context = ZH if lang == "zh" else EN
     run_step1(tmp_path / "task", demo_dsn, demo_tables, context)
@@ -253,7 +254,7 @@ def test_demo_source_with_the_builtin_provider(tmp_path, demo_dsn, demo_tables, 
     assert all(name in detail for name in summary["theme_names"])
 
 
-@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("lang", [pytest.param("zh", marks=pytest.mark.slow), "en"])
 def test_unseen_schema_with_the_builtin_provider(tmp_path, tricky_dsn, lang):
     context = "电商订单、客户与员工数据" if lang == "zh" else "Online shop orders, customers, staff"
     task = tmp_path / "task"

@@ -95,6 +95,7 @@ def test_evidence_is_recorded_and_shown(loose_run):
     assert "rule prefixed" in sb
 
 
+@pytest.mark.slow
 def test_step_2_joins_along_inferred_relationships(loose_run, loose_dsn):
     task, _summary, schema = loose_run
     summary = step2.run(make_ctx(task, loose_dsn, sample_dbs.LOOSE_TABLES, CONTEXT, BuiltinLLM()))
