@@ -61,6 +61,15 @@ ROUTES: list[tuple] = [
     ("get", "/openapi.json", "This document", None, None, None, ()),
 ]  # fmt: skip
 
+
+def all_routes() -> list[tuple]:
+    """Every documented route: the ones above and those of the route modules that list their
+    own (``OPENAPI_ROUTES``)."""
+    from data_pipeline.api import pairs, store
+
+    return ROUTES + pairs.OPENAPI_ROUTES + store.OPENAPI_ROUTES
+
+
 _BINARY = {"/tasks/{task_id}/logs/download", "/tasks/{task_id}/files/download/{filename}"}
 
 
@@ -102,13 +111,13 @@ def _success(status: int, data_model, path: str) -> dict:
 def build_document() -> dict:
     """The whole document (built once per process)."""
     models = {schemas.Envelope}
-    for route in ROUTES:
+    for route in all_routes():
         models.update(m for m in (route[3], route[5]) if m is not None)
     _, defs = models_json_schema(
         [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)], ref_template=REF
     )
     paths: dict[str, dict] = {}
-    for method, path, summary, body, query, data, extra in ROUTES:
+    for method, path, summary, body, query, data, extra in all_routes():
         ok_status = next((s for s in extra if s in (201, 202)), 200)
         responses = {str(ok_status): _success(ok_status, data, path)}
         for status in extra:

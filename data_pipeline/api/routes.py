@@ -6,7 +6,8 @@ optional bearer-token check, request metrics, the queue's dispatcher and (unless
 
 Where a request goes: ``tasks.py`` (create, list, detail, execute, cancel, executions),
 ``manage.py`` (table list, delete), ``logs.py`` (logs, SSE tail, download), ``files.py``
-(outputs, downloads), ``sources.py``, ``metrics.py``, ``openapi.py``; ``health.py`` is
+(outputs, downloads), ``pairs.py`` (curating a task's pairs), ``store.py`` (the training
+store), ``sources.py``, ``metrics.py``, ``openapi.py``; ``health.py`` is
 registered by the app itself.
 """
 
@@ -17,7 +18,18 @@ import logging
 from flask import Blueprint, Flask
 
 from app_config import Config
-from data_pipeline.api import auth, files, logs, manage, metrics, openapi, sources, tasks
+from data_pipeline.api import (
+    auth,
+    files,
+    logs,
+    manage,
+    metrics,
+    openapi,
+    pairs,
+    sources,
+    store,
+    tasks,
+)
 from data_pipeline.api.common import API_PREFIX
 from data_pipeline.jobqueue.dispatch import Dispatcher
 from data_pipeline.jobqueue.jobs import QueueApp
@@ -29,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 CHILDREN = (
     tasks.bp, manage.bp, logs.bp, files.bp, sources.bp, metrics.bp, openapi.bp, auth.bp,
+    pairs.bp, store.bp,
 )  # fmt: skip
 
 
