@@ -116,6 +116,30 @@ export const get = async (path, query) => (await request("GET", path, { query })
 export const post = async (path, body, opts = {}) =>
   (await request("POST", path, { ...opts, body })).data;
 export const del = async (path, query) => (await request("DELETE", path, { query })).data;
+export const patch = async (path, body) => (await request("PATCH", path, { body })).data;
+
+let mePromise = null;
+
+/** The caller as `GET /whoami` describes it (`{name, role, authenticated}`), asked once. */
+export function whoami() {
+  if (!mePromise) {
+    mePromise = get("/whoami").catch((err) => {
+      mePromise = null;
+      throw err;
+    });
+  }
+  return mePromise;
+}
+
+/** Whether the caller may change things (operators and administrators). */
+export async function canWrite() {
+  try {
+    const me = await whoami();
+    return me.role === "operator" || me.role === "admin";
+  } catch {
+    return false;
+  }
+}
 
 /** "a/b c.json" → "a/b%20c.json": each segment encoded, slashes kept for sub-folders. */
 export function encodePath(name) {

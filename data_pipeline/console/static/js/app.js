@@ -1,15 +1,21 @@
-// Entry point: hash routing between the three views, and the API status light.
-import { API, get } from "./api.js";
+// Entry point: hash routing between the views, and the API status light.
+import { API, whoami } from "./api.js";
 import { h, replaceChildren } from "./dom.js";
 import { renderTaskList } from "./views/list.js";
 import { renderNewTask } from "./views/new_task.js";
+import { renderPairs } from "./views/pairs.js";
+import { renderStore } from "./views/store.js";
 import { renderTask } from "./views/task.js";
 
+// `title`: the page title (a view may refine it once it knows more, e.g. the task's name).
 const routes = [
-  { pattern: /^#\/tasks\/([A-Za-z0-9_]+)$/, nav: "tasks", render: renderTask },
-  { pattern: /^#\/new$/, nav: "new", render: renderNewTask },
-  { pattern: /^#\/tasks$/, nav: "tasks", render: renderTaskList },
+  { pattern: /^#\/tasks\/([A-Za-z0-9_]+)\/pairs$/, nav: "tasks", render: renderPairs, title: (id) => `Pairs · ${id}` },
+  { pattern: /^#\/tasks\/([A-Za-z0-9_]+)$/, nav: "tasks", render: renderTask, title: (id) => id },
+  { pattern: /^#\/new$/, nav: "new", render: renderNewTask, title: () => "New task" },
+  { pattern: /^#\/tasks$/, nav: "tasks", render: renderTaskList, title: () => "Tasks" },
+  { pattern: /^#\/store$/, nav: "store", render: renderStore, title: () => "Training store" },
 ];
+const APP_TITLE = "Data Pipeline console";
 
 let cleanup = null;
 
@@ -43,6 +49,7 @@ async function route() {
     return;
   }
   const ctx = { params: match.m.slice(1).map(decodeURIComponent), query };
+  document.title = `${match.r.title(...ctx.params)} — ${APP_TITLE}`;
   const result = match.r.render(view, ctx);
   cleanup = typeof result === "function" ? result : null;
   window.scrollTo(0, 0);
@@ -66,7 +73,7 @@ async function pollReady() {
 async function showWhoAmI() {
   const badge = document.getElementById("whoami");
   try {
-    const me = await get("/whoami");
+    const me = await whoami();
     badge.textContent = me.authenticated ? `${me.name} · ${me.role}` : "open access";
     badge.dataset.role = me.role;
     document.body.dataset.role = me.role;

@@ -14,6 +14,7 @@ export function renderTask(view, { params: [taskId] }) {
   let timer = null;
   let task = null;
   let filesKey = "";
+  let hasPairs = false; // a *_pair.json among the outputs: the pairs can be reviewed
   let latestRun = {}; // step name -> its latest execution (for the step's key numbers)
 
   const header = h("section", { class: "card task-header", id: "task-header" });
@@ -106,6 +107,9 @@ export function renderTask(view, { params: [taskId] }) {
           active
             ? h("button", { class: "btn warn", type: "button", id: "btn-cancel", text: running ? "Cancel run" : "Cancel (queued)", onClick: cancelRun })
             : null,
+          hasPairs
+            ? h("a", { class: "btn", id: "btn-pairs", href: `#/tasks/${encodeURIComponent(t.id)}/pairs`, text: "Review pairs" })
+            : null,
           h("button", { class: "btn", type: "button", id: "btn-run-step", text: "Run a step…", disabled: active, onClick: runStep }),
           h("button", { class: "btn danger-outline", type: "button", id: "btn-delete", text: "Delete…", onClick: deleteTask }),
         ),
@@ -181,6 +185,11 @@ export function renderTask(view, { params: [taskId] }) {
       const bytes = items.reduce((sum, f) => sum + Number(f.size ?? f.file_size ?? 0), 0);
       filesTitle.textContent = items.length ? `${items.length} files · ${fmtBytes(bytes)}` : "";
       sortFiles(items);
+      const pairs = items.some((f) => /_pair\.json$/.test(String(f.path || f.file_path || f.name || f.file_name || "")));
+      if (pairs !== hasPairs) {
+        hasPairs = pairs;
+        if (task) renderHeader();
+      }
       replaceChildren(
         files,
         items.length
