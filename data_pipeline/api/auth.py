@@ -35,7 +35,7 @@ bp = Blueprint("auth", __name__)
 ROLES = ("viewer", "operator", "admin")
 RESERVED_NAMES = frozenset({"manual", "system", "api", "anonymous"})
 # Endpoints (suffixes) that may carry the token in the query string.
-_QUERY_TOKEN_ENDPOINTS = ("stream_logs", "download_log", "download_file")
+_QUERY_TOKEN_ENDPOINTS = ("stream_logs", "download_log", "download_file", "export_store")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

@@ -93,6 +93,9 @@ def _success(status: int, data_model, path: str) -> dict:
         return {"description": "Prometheus text", "content": {"text/plain": {}}}
     if path.endswith("/logs/stream"):
         return {"description": "Server-Sent Events", "content": {"text/event-stream": {}}}
+    if path == "/store/export":
+        return {"description": "JSON Lines, one document a line, as an attachment",
+                "content": {"application/x-ndjson": {}}}  # fmt: skip
     if path in _BINARY:
         return {"description": "the file, as an attachment",
                 "content": {"application/octet-stream": {}}}  # fmt: skip

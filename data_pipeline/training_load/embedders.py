@@ -361,6 +361,17 @@ def setting_for(embedder_name: str) -> str:
     return f"EMBEDDING_PROVIDER=openai-compatible with EMBEDDING_MODEL={model}"
 
 
+def embedder_name(config) -> str:
+    """The name the configured embedder records with its vectors, without making it (the
+    local model is not loaded, no endpoint is called)."""
+    provider = config.embedding_provider_name
+    if provider == "openai-compatible":
+        return f"openai-compatible:{config.embedding_model}"
+    if provider == "hashing":
+        return HashingEmbedder.name
+    return LocalE5Embedder.name
+
+
 def get_embedder(config) -> Embedder:
     """The configured embedder (``Config.embedding_provider_name``): the local e5 model, the
     hashing embedder with ``EMBEDDING_DIMENSION`` dimensions, or an OpenAI-compatible

@@ -67,11 +67,12 @@ class TrainingStore:
 
     Args:
         dsn: DSN of a PostgreSQL database with (or allowed to create) the vector extension.
+        maxconn: connections at most (the API's store, shared by its requests, has more).
     """
 
-    def __init__(self, dsn: str):
+    def __init__(self, dsn: str, *, maxconn: int = 2):
         self.dsn = dsn
-        self.db = Database(dsn, maxconn=2, application_name="data_pipeline.training_load")
+        self.db = Database(dsn, maxconn=maxconn, application_name="data_pipeline.training_load")
         self._collection_ids: dict[str, str] | None = None
 
     def close(self) -> None:
@@ -382,9 +383,10 @@ class TrainingStore:
         collection: str | None = None,
         k: int = 5,
         task_id: str | None = None,
+        db_name: str | None = None,
     ) -> list[SearchHit]:
         """The ``k`` documents nearest to ``text`` (embedded as a search query) by cosine
-        distance (``<=>``)."""
+        distance (``<=>``), of one collection, task or source database when given."""
         if collection is not None and collection not in COLLECTIONS:
             raise ValueError(f"collection must be one of {', '.join(COLLECTIONS)}")
         if not self.exists():
@@ -395,6 +397,7 @@ class TrainingStore:
             "collection": collection,
             "task_id": task_id,
             "task_filter": task_filter(task_id) if task_id else "{}",
+            "db_name": db_name,
             "k": max(1, int(k)),
         }
         with self.db.transaction() as cur:

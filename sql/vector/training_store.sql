@@ -178,6 +178,8 @@ SELECT e.id, c.name AS collection, e.document, e.cmetadata,
  WHERE (%(collection)s::text IS NULL OR c.name = %(collection)s)
    AND (%(task_id)s::text IS NULL OR e.cmetadata ->> 'task_id' = %(task_id)s
         OR e.cmetadata @> %(task_filter)s::jsonb)
+   AND (%(db_name)s::text IS NULL
+        OR e.cmetadata @> jsonb_build_object('db_name', %(db_name)s::text))
  ORDER BY distance
  LIMIT %(k)s;
 
