@@ -308,10 +308,11 @@ export function renderPairs(view, { params: [taskId], query }) {
     const busy = task && isActive(task.status);
 
     const actions = h("div", { class: "pair-actions" });
-    const runBtn = h("button", { class: "btn small", type: "button", text: "Run", dataset: { action: "run" } });
-    runBtn.addEventListener("click", () => runPair(p, output, runBtn));
-    actions.append(runBtn);
     if (writable) {
+      // Run is a POST: the API lets operators and administrators run SQL, not viewers.
+      const runBtn = h("button", { class: "btn small", type: "button", text: "Run", dataset: { action: "run" } });
+      runBtn.addEventListener("click", () => runPair(p, output, runBtn));
+      actions.append(runBtn);
       const approveBox = h("input", {
         type: "checkbox",
         class: "pair-approve",

@@ -136,7 +136,8 @@ export function renderStore(view, { query }) {
       if (!alive) return;
       replaceChildren(summaryMsg);
       const byCollection = Object.fromEntries((summary.collections || []).map((c) => [c.collection, c.count]));
-      embedderNote.textContent = summary.embedder ? `embedder: ${summary.embedder}` : "";
+      const embedder = summary.embedder || summary.configured_embedder;
+      embedderNote.textContent = embedder ? `embedder: ${embedder}` : "";
       replaceChildren(
         totals,
         chip("total", summary.total ?? 0, ""),
