@@ -260,6 +260,8 @@ def store_search():
     """The documents nearest to a question, as the assistant would retrieve them."""
     args = query_args(StoreSearchQuery)
     training = training_store()
+    if not training.exists():  # nothing to find: the model need not be loaded
+        return ok({"query": args.q, "embedder": embedder_name(config()), "hits": []})
     wanted = embedder_name(config())
     others = {n: c for n, c in browse.embedder_counts(training).items() if n and n != wanted}
     if others:
@@ -268,7 +270,7 @@ def store_search():
             details={"embedders": others, "configured": wanted},
         )
     model = embedder()
-    stored = training.dimension() if training.exists() else None
+    stored = training.dimension()
     if stored is not None and stored != model.dimension:
         raise Conflict(
             f"the training store holds {stored}-dimension vectors but {model.name} makes "
@@ -351,13 +353,16 @@ def export_store():
 
     def lines():
         batch: list[str] = []
-        for doc in rows:
-            batch.append(json.dumps(doc, ensure_ascii=False))
-            if len(batch) >= browse.EXPORT_BATCH:
+        try:
+            for doc in rows:
+                batch.append(json.dumps(doc, ensure_ascii=False))
+                if len(batch) >= browse.EXPORT_BATCH:
+                    yield ("\n".join(batch) + "\n").encode("utf-8")
+                    batch = []
+            if batch:
                 yield ("\n".join(batch) + "\n").encode("utf-8")
-                batch = []
-        if batch:
-            yield ("\n".join(batch) + "\n").encode("utf-8")
+        finally:
+            rows.close()  # a client gone mid-way: the cursor and its connection go back now
 
     stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
     name = f"training_store_{args.collection or 'all'}_{stamp}.jsonl"

@@ -11,12 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from app_config import Config
 from data_pipeline.api.store import StoreDoc, StorePage, StoreSearchResult, StoreStats
+from data_pipeline.training_load import browse
 from data_pipeline.training_load.documents import collect_documents
 from data_pipeline.training_load.embedders import HashingEmbedder
 from data_pipeline.training_load.loader import load_documents
 from data_pipeline.training_load.vector_store import ensure_store
 from tests.api_support import API, make_app
+from tests.conftest import new_database
 
 TASK_A, TASK_B = "task_20261130_090000", "task_20261130_100000"
 DDL_AREA = """-- 中文名: 服务区基础信息表
@@ -117,18 +120,43 @@ def config(config):
     return config.with_overrides(embedding_provider="hashing")
 
 
-@pytest.fixture
-def api(config):
-    """A test client with viewer, operator and admin tokens, and the headers of each."""
+def _client(config: Config):
+    """An app with viewer, operator and admin tokens: its client and the headers of each."""
     spec, headers = _tokens()
     app = make_app(config.with_overrides(api_tokens=spec))
-    yield app.test_client(), headers
+    return app, app.test_client(), headers
+
+
+@pytest.fixture
+def api(config):
+    """A client on the test's own database (for tests that change the store)."""
+    app, client, headers = _client(config)
+    yield client, headers
     app.extensions["data_pipeline"].close()
 
 
 @pytest.fixture
 def loaded(tmp_path, pipeline_dsn):
     return _load(tmp_path, pipeline_dsn)
+
+
+@pytest.fixture(scope="module")
+def shared(pg_admin_dsn, template_db, demo_dsn, tmp_path_factory):
+    """One loaded store and client for the tests that only read (loaded once per module):
+    ``(client, headers, documents)``."""
+    dsn = new_database(pg_admin_dsn, template_db)
+    root = tmp_path_factory.mktemp("store_api")
+    documents = _load(root, dsn)
+    config = Config(
+        pipeline_database_url=dsn,
+        data_root=root / "data",
+        data_sources={"demo": demo_dsn},
+        load_demo_source=False,
+        embedding_provider="hashing",
+    )
+    app, client, headers = _client(config)
+    yield client, headers, documents
+    app.extensions["data_pipeline"].close()
 
 
 def _get(client, headers, path: str, **params):
@@ -148,8 +176,8 @@ def _all_documents(client, headers, **filters) -> list[dict]:
 
 
 # Counts ------------------------------------------------------------------------------------
-def test_counts_match_what_was_loaded(api, loaded, pipeline_dsn):
-    client, h = api
+def test_counts_match_what_was_loaded(shared):
+    client, h, loaded = shared
     r = _get(client, h["vera"], "/store")
     assert r.status_code == 200
     data = StoreStats.model_validate(r.json["data"]).model_dump()
@@ -174,8 +202,8 @@ def test_counts_match_what_was_loaded(api, loaded, pipeline_dsn):
 
 
 # Search ------------------------------------------------------------------------------------
-def test_search_returns_the_nearest_pair_first_in_chinese_and_english(api, loaded):
-    client, h = api
+def test_search_returns_the_nearest_pair_first_in_chinese_and_english(shared):
+    client, h, loaded = shared
     for asked, meant in [
         ("每个服务区的支付总金额是多少", PAIRS_A[0]["question"]),
         ("how many orders were placed per operating date", PAIRS_A[2]["question"]),
@@ -200,8 +228,8 @@ def test_search_returns_the_nearest_pair_first_in_chinese_and_english(api, loade
     assert all("content" in hit for hit in ddl["hits"])
 
 
-def test_search_refuses_bad_parameters(api, loaded):
-    client, h = api
+def test_search_refuses_bad_parameters(shared):
+    client, h, _ = shared
     cases = [
         ({}, "q"),
         ({"q": "   "}, "q"),
@@ -236,8 +264,8 @@ def test_search_refuses_a_store_of_another_embedder(config, loaded):
 
 
 # List, one document, export ------------------------------------------------------------------
-def test_list_filters_and_pages(api, loaded):
-    client, h = api
+def test_list_filters_and_pages(shared):
+    client, h, loaded = shared
     a, b = loaded["a"], loaded["b"]
     every = _all_documents(client, h["vera"])
     for doc in every:
@@ -281,8 +309,8 @@ def test_list_filters_and_pages(api, loaded):
     assert pair["sql"] == SHARED["sql"] and sorted(pair["task_ids"]) == [TASK_A, TASK_B]
 
 
-def test_list_refuses_bad_parameters(api, loaded):
-    client, h = api
+def test_list_refuses_bad_parameters(shared):
+    client, h, _ = shared
     for params, field in [
         ({"page_size": 201}, "page_size"),
         ({"page_size": 0}, "page_size"),
@@ -301,8 +329,8 @@ def test_list_refuses_bad_parameters(api, loaded):
             assert r.json["error"]["details"]["fields"][0]["field"] == field
 
 
-def test_one_document_and_its_ids(api, loaded):
-    client, h = api
+def test_one_document_and_its_ids(shared):
+    client, h, _ = shared
     doc = _all_documents(client, h["vera"], collection="documentation")[0]
     r = _get(client, h["vera"], f"/store/documents/{doc['id']}")
     assert r.status_code == 200 and r.json["data"] == doc
@@ -316,8 +344,9 @@ def test_one_document_and_its_ids(api, loaded):
         assert r.json["error"]["type"] == "invalid_input"
 
 
-def test_export_is_json_lines_matching_the_list(api, loaded):
-    client, h = api
+def test_export_is_json_lines_matching_the_list(shared, monkeypatch):
+    client, h, _ = shared
+    monkeypatch.setattr(browse, "EXPORT_BATCH", 2)  # several fetches and chunks per export
     for filters in ({}, {"collection": "sql"}, {"task_id": TASK_B}, {"q": "服务区"}):
         r = _get(client, h["vera"], "/store/export", **filters)
         assert r.status_code == 200
@@ -365,8 +394,8 @@ def test_an_admin_deletes_documents_and_search_no_longer_finds_them(api, loaded)
     )
 
 
-def test_only_an_admin_may_delete(api, loaded):
-    client, h = api
+def test_only_an_admin_may_delete(shared):
+    client, h, _ = shared
     doc_id = _all_documents(client, h["vera"])[0]["id"]
     for who, why in (("otto", "needs an admin"), ("vera", "is a viewer")):
         one = client.delete(f"{API}/store/documents/{doc_id}", headers=h[who])
@@ -378,8 +407,8 @@ def test_only_an_admin_may_delete(api, loaded):
     assert _get(client, h["vera"], f"/store/documents/{doc_id}").status_code == 200  # still there
 
 
-def test_delete_refuses_bad_input(api, loaded):
-    client, h = api
+def test_delete_refuses_bad_input(shared):
+    client, h, _ = shared
     url = f"{API}/store/documents/delete"
     for body in (
         {"ids": []},
@@ -417,8 +446,8 @@ def test_a_store_without_tables_answers_empty(api):
     assert r.json["data"] == {"deleted": [], "missing": [some_id]}
 
 
-def test_store_routes_are_in_the_openapi_document(api):
-    client, h = api
+def test_store_routes_are_in_the_openapi_document(shared):
+    client, h, _ = shared
     paths = _get(client, h["vera"], "/openapi.json").json["paths"]
     prefix = "/api/v0/data_pipeline/store"
     assert set(paths[f"{prefix}/documents/{{doc_id}}"]) == {"get", "delete"}
@@ -426,3 +455,18 @@ def test_store_routes_are_in_the_openapi_document(api):
     params = {p["name"] for p in paths[f"{prefix}/search"]["get"]["parameters"]}
     assert params == {"q", "k", "collection", "task_id", "db_name"}
     assert "requestBody" in paths[f"{prefix}/documents/delete"]["post"]
+
+
+def test_the_store_at_vector_database_url_is_the_one_shown(
+    config, tmp_path, pg_admin_dsn, template_db
+):
+    elsewhere = new_database(pg_admin_dsn, template_db)
+    documents = _load(tmp_path, elsewhere)
+    app, client, h = _client(config.with_overrides(vector_database_url=elsewhere))
+    try:
+        stats = _get(client, h["vera"], "/store").json["data"]
+        assert stats["total"] == len(documents["a"]) + len(documents["b"]) - 1
+        hits = _get(client, h["vera"], "/store/search", q="customers spent", k=1).json["data"]
+        assert hits["hits"][0]["question"] == PAIRS_B[1]["question"]
+    finally:
+        app.extensions["data_pipeline"].close()
