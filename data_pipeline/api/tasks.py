@@ -9,7 +9,14 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, request
 
-from core.errors import Conflict, InvalidInput, NotFound, PipelineError
+from core.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PipelineError,
+    SourceUnavailable,
+    Unprocessable,
+)
 from data_pipeline.api import schemas, serializers
 from data_pipeline.api.auth import current_caller
 from data_pipeline.api.common import (
@@ -28,6 +35,7 @@ from data_pipeline.api.common import (
 )
 from data_pipeline.api.envelope import ok
 from data_pipeline.api.files import output_store
+from data_pipeline.ddl_generation.table_check import describe_problems, unusable_tables
 from data_pipeline.jobqueue.dispatch import RunRequest
 from data_pipeline.runs.launcher import cancel_run
 from data_pipeline.schema.table_list import TableListError, load_table_list, parse_table_list
@@ -108,6 +116,35 @@ def _check_table_list(params: WorkflowParams, *, start: bool) -> list[str] | Non
     return names
 
 
+def _check_tables_exist(source_dsn: str, names: list[str], field: str) -> None:
+    """400 naming every listed table step 1 could not use (missing, ambiguous, not readable),
+    before any work starts. An unreachable source is left for the run to report."""
+    try:
+        problems = unusable_tables(source_dsn, names)
+    except SourceUnavailable as exc:
+        logger.info("tables not checked before the run: %s", exc.message)
+        return
+    if problems:
+        raise InvalidInput(
+            describe_problems(problems),
+            details={
+                "fields": [{"field": field, "message": why} for why in problems.values()],
+                "unknown_tables": list(problems),
+            },
+        )
+
+
+def _check_same_request(task: Task, stored: dict, task_name: str | None, key: str) -> None:
+    """422 when an Idempotency-Key comes back with another request than the one it created."""
+    if task.parameters != stored or (task.task_name or None) != (task_name or None):
+        raise Unprocessable(
+            f"Idempotency-Key {key!r} was already used for task {task.id} with another request "
+            "body; send a new key for a new task",
+            details={"fields": [{"field": "Idempotency-Key", "message": "reused with another "
+                                 "body"}], "task_id": task.id},
+        )  # fmt: skip
+
+
 @bp.post("/tasks")
 def create_task():
     """Create a task and (unless ``"start": false``) start its run at once."""
@@ -127,6 +164,8 @@ def create_task():
     stored = params.model_dump(mode="json")
     if names is not None:
         stored["table_list"] = names
+    if body.start and names is not None and plan.runs("ddl_generation"):
+        _check_tables_exist(source_dsn, names, "parameters.table_list")
     task, created = store().create_task(
         parameters=stored,
         data_root=cfg.data_root,
@@ -138,6 +177,7 @@ def create_task():
         idempotency_key=key,
     )
     if not created:
+        _check_same_request(task, stored, body.task_name, key)
         return _created_answer(task, created=False, pid=task.executor_pid)
     if body.start:
         step = plan.first if params.execution_mode == "single" else None
@@ -260,6 +300,12 @@ def execute_task(task_id: str):
     """Run the workflow or one step of an existing task (202: it runs in the background)."""
     task = load_task(task_id)
     body = json_body(schemas.ExecuteRequest, allow_empty=True)
+    return start_requested_run(task, body)
+
+
+def start_requested_run(task: Task, body: schemas.ExecuteRequest):
+    """Queue the run ``body`` asks for (the checks and the 202 answer of ``POST /execute``;
+    also how ``POST /pairs/load`` starts step 4)."""
     if task.status in (TaskStatus.RUNNING, TaskStatus.QUEUED):
         raise Conflict(
             f"task {task.id} is already {task.status.value}", details={"task_id": task.id}
@@ -282,7 +328,10 @@ def execute_task(task_id: str):
     if missing:
         raise Conflict(missing, details={"step": steps[0]})
     if "ddl_generation" in steps:
-        load_table_list(params, folder)  # 400 now rather than a failed run: none, or invalid
+        # 400 now rather than a failed run: no list, an invalid one, or tables not there.
+        names = load_table_list(params, folder)
+        source_dsn = resolve_source(config(), runtime().pipeline_dsn, params.db_connection)
+        _check_tables_exist(source_dsn, names, "table_list")
     refuse_at = None if body.queue else config().max_concurrent_tasks
     request = RunRequest(
         execution_mode=body.execution_mode or "complete",

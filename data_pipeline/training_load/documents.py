@@ -291,16 +291,21 @@ def newest_pair_file(task_dir: Path) -> Path | None:
     return max(files, key=key)
 
 
-def read_pairs(path: Path) -> list[tuple[str, str]]:
-    """(question, sql) pairs of a pair file; entries without both are skipped with a warning."""
+def read_pairs(path: Path, *, approved_only: bool = False) -> list[tuple[str, str]]:
+    """(question, sql) pairs of a pair file; entries without both are skipped with a warning.
+    ``approved_only``: only the entries a reviewer approved (``review.approved`` true, see
+    :mod:`data_pipeline.curation`)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise StepFailed(f"cannot read the question-SQL file {path.name}: {exc}") from None
     if not isinstance(data, list):
         raise StepFailed(f"{path.name} must hold a JSON array of {{question, sql}} objects")
-    pairs, skipped = [], 0
+    pairs, skipped, unapproved = [], 0, 0
     for item in data:
+        if approved_only and not _approved(item):
+            unapproved += 1
+            continue
         q = item.get("question") if isinstance(item, dict) else None
         s = item.get("sql") if isinstance(item, dict) else None
         if isinstance(q, str) and isinstance(s, str) and q.strip() and s.strip():
@@ -309,7 +314,17 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
             skipped += 1
     if skipped:
         logger.warning("%s: skipped %d entries without both question and sql", path.name, skipped)
+    if approved_only:
+        logger.info(
+            "%s: %d approved pairs loaded, %d not approved left out", path.name, len(pairs),
+            unapproved,
+        )  # fmt: skip
     return pairs
+
+
+def _approved(item) -> bool:
+    review = item.get("review") if isinstance(item, dict) else None
+    return isinstance(review, dict) and review.get("approved") is True
 
 
 @dataclass
@@ -322,8 +337,11 @@ class FolderDocuments:
     pair_file: str | None
 
 
-def collect_documents(task_dir: Path, max_chars: int = MAX_CHUNK_CHARS) -> FolderDocuments:
-    """Every training document of a task folder (see the module docstring)."""
+def collect_documents(
+    task_dir: Path, max_chars: int = MAX_CHUNK_CHARS, *, load_pairs: str = "all"
+) -> FolderDocuments:
+    """Every training document of a task folder (see the module docstring); with
+    ``load_pairs="approved"`` only the approved pairs of the pair file."""
     task_dir = Path(task_dir)
     docs: list[TrainingDocument] = []
     ddl_files = sorted(p for p in task_dir.glob(f"*{DDL_SUFFIX}") if p.is_file())
@@ -342,7 +360,8 @@ def collect_documents(task_dir: Path, max_chars: int = MAX_CHUNK_CHARS) -> Folde
             docs.append(TrainingDocument.make("documentation", chunk, path.name, extra=extra))
     pair_file = newest_pair_file(task_dir)
     if pair_file is not None:
-        docs.extend(question_sql_document(q, s, pair_file.name) for q, s in read_pairs(pair_file))
+        pairs = read_pairs(pair_file, approved_only=load_pairs == "approved")
+        docs.extend(question_sql_document(q, s, pair_file.name) for q, s in pairs)
     return FolderDocuments(
         documents=docs,
         ddl_files=[p.name for p in ddl_files],

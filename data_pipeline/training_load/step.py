@@ -80,7 +80,7 @@ def run(ctx: StepContext) -> dict:
     reason = missing_inputs(ctx.task_dir)
     if reason:
         raise StepFailed(reason)
-    found = collect_documents(ctx.task_dir)
+    found = collect_documents(ctx.task_dir, load_pairs=ctx.params.load_pairs)
     if not found.documents:
         raise StepFailed(
             "step 4 (training_load) found no training documents in the task folder: the .ddl, "
@@ -104,6 +104,7 @@ def run(ctx: StepContext) -> dict:
             "documentation": found.detail_files,
             "sql": found.pair_file,
         },
+        "load_pairs": ctx.params.load_pairs,
         "backup_files": [],
         "truncated": None,
     }

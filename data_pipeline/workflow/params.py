@@ -33,6 +33,10 @@ class WorkflowParams(BaseModel):
     enable_training_data_load: bool = True
     backup_vector_tables: bool = False
     truncate_vector_tables: bool = False
+    load_pairs: Literal["all", "approved"] = Field(
+        default="all",
+        description="step 4: every pair of the pair file, or only those approved in curation",
+    )
 
     # Step settings (None -> the configured default).
     sample_rows: int | None = Field(default=None, ge=0, le=1000)
