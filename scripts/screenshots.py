@@ -3,7 +3,8 @@
 Uses the browser set-up of the browser tests (Playwright + the system Chromium). Against a
 running service (``--base-url``, default http://127.0.0.1:8084), or, with ``--start-server``,
 against a service of its own on a temporary embedded database with the demo source.
-When the service has no finished task yet, it creates a few on the demo source first.
+When the service has no finished task yet, it creates a few on the demo source first (and
+reviews the pairs of one: approves the valid ones, breaks one).
 
     .venv/bin/python scripts/screenshots.py --start-server
 """
@@ -56,7 +57,7 @@ class Client:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             task = self.call("GET", f"/tasks/{task_id}")
-            if task["status"] not in ("running", "pending"):
+            if task["status"] not in ("running", "pending", "queued"):
                 return task
             time.sleep(0.5)
         raise TimeoutError(f"{task_id} still running after {timeout} s")
@@ -86,6 +87,7 @@ def seed(client: Client) -> str:
                        "business_context": CONTEXT},
     })  # fmt: skip
     client.wait(main["task_id"])
+    curate(client, main["task_id"])
     client.call("POST", "/tasks", json={
         "task_name": "Revenue tables (not started)", "start": False,
         "parameters": {"db_connection": "source:demo",
@@ -93,6 +95,16 @@ def seed(client: Client) -> str:
                        "business_context": "Daily revenue of stalls"},
     })  # fmt: skip
     return main["task_id"]
+
+
+def curate(client: Client, task_id: str) -> None:
+    """What a reviewer does (for the pairs page): approve the valid pairs, break one pair's
+    SQL (it shows as invalid with its error). The store keeps what the task's run loaded."""
+    pairs = client.call("GET", f"/tasks/{task_id}/pairs")["pairs"]
+    client.call("POST", f"/tasks/{task_id}/pairs/approve", json={"all_valid": True})
+    if len(pairs) > 1:
+        broken = pairs[1]["sql"].replace("SELECT", "SELECT no_such_column,", 1)
+        client.call("PATCH", f"/tasks/{task_id}/pairs/{pairs[1]['id']}", json={"sql": broken})
 
 
 def free_port() -> int:
@@ -169,6 +181,31 @@ def shoot(base: str, token: str | None, task_id: str, out: Path) -> list[Path]:
         page.wait_for_timeout(300)
         shots.append(out / "console-task.png")
         page.screenshot(path=shots[-1], full_page=True)
+
+        # The pairs of the task (the first screenful, one pair run), then the store.
+        page.set_viewport_size({"width": 1360, "height": 1240})
+        page.goto(f"{base}/#/tasks/{task_id}/pairs")
+        card = page.locator("article.pair").first
+        card.locator('[data-action="run"]').click()
+        page.wait_for_selector("article.pair .result-table")
+        question = card.locator(".pair-question").inner_text()
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_timeout(300)
+        shots.append(out / "console-pairs.png")
+        page.screenshot(path=shots[-1])
+
+        page.set_viewport_size({"width": 1360, "height": 1500})
+        page.goto(f"{base}/#/store")
+        page.wait_for_selector("#store-dbs tbody tr[data-db]")
+        page.fill("#store-search-q", question)
+        page.select_option("#store-search-k", "5")
+        page.click("#store-search-btn")
+        page.wait_for_selector("#store-hits .hit")
+        page.wait_for_selector("#docs-table tbody tr[data-doc-id]")
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_timeout(300)
+        shots.append(out / "console-store.png")
+        page.screenshot(path=shots[-1])
         browser.close()
     return shots
 
