@@ -137,6 +137,11 @@ class LoadRequest(_Request):
     """Body of ``POST /tasks/<id>/pairs/load`` (may be empty)."""
 
     pairs: Literal["approved", "all"] = "approved"
+    replace: bool | None = Field(
+        default=None,
+        description="true: remove the rows this task loaded before (truncate_vector_tables), "
+        "so the store holds exactly what this load brings; omitted: the task's setting",
+    )
 
 
 class Pair(_Answer):
@@ -643,7 +648,10 @@ def load_pairs(task_id: str):
                 details={"task_id": task.id},
             )
     previous = dict(task.parameters or {})
-    updated = store().update_parameters(task.id, {**previous, "load_pairs": body.pairs})
+    changed = {**previous, "load_pairs": body.pairs}
+    if body.replace is not None:
+        changed["truncate_vector_tables"] = body.replace
+    updated = store().update_parameters(task.id, changed)
     request = schemas.ExecuteRequest(step_name="training_load", force=True)
     try:
         return start_requested_run(updated, request)

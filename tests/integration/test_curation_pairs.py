@@ -19,6 +19,7 @@ from data_pipeline.tasks.models import TaskStatus
 from data_pipeline.training_load.documents import collect_documents, read_pairs
 from tests.api_support import API, make_app, wait_until
 
+BUSY = (TaskStatus.RUNNING, TaskStatus.QUEUED, TaskStatus.PENDING)
 PAIR_FILE = "qs_demo_business_20250301_080000_pair.json"
 REPORT = "sql_validation_20250301_090000_report.json"
 BROKEN = "SELECT payment_method, sum(revenue) FROM daily_revenue GROUP BY payment_method;"
@@ -402,8 +403,19 @@ def test_load_approved_puts_exactly_the_approved_pairs_in_the_store(
 ):
     tid, _path = task
     url = f"{API}/tasks/{tid}/pairs"
+    store = app.extensions["data_pipeline"].store
+
+    def finished():
+        return wait_until(
+            lambda: (t := store.get_task(tid)).status not in BUSY and t, 60, interval=0.2,
+            message="step 4 to end",
+        )  # fmt: skip
+
     r = client.post(f"{url}/load", json={"pairs": "approved"})
     assert r.status_code == 409 and "no approved pair" in r.json["message"]
+    assert client.post(f"{url}/load", json={"pairs": "all"}).status_code == 202
+    assert finished().step_status["training_load"] == "completed"
+    assert len(_sql_documents(pipeline_dsn)) == 5
     got = _by_question(_pairs(client, tid))
     stalls = got["How many stalls are there?"]["id"]
     r = client.patch(f"{url}/{stalls}", json={"question": "How many stalls does the network have?"})
@@ -411,26 +423,20 @@ def test_load_approved_puts_exactly_the_approved_pairs_in_the_store(
     chosen = [stalls, got["每个城市有多少个服务区？"]["id"]]
     assert client.post(f"{url}/approve", json={"ids": chosen}).json["data"]["approved"] == chosen
 
-    r = client.post(f"{url}/load", json={"pairs": "approved"})
+    r = client.post(f"{url}/load", json={"pairs": "approved", "replace": True})
     assert r.status_code == 202, r.get_data(as_text=True)
     assert r.json["data"]["steps"] == ["training_load"]
-    store = app.extensions["data_pipeline"].store
-    # While step 4 runs, the pairs cannot change.
-    if store.get_task(tid).status in (TaskStatus.RUNNING, TaskStatus.QUEUED):
-        assert client.delete(f"{url}/{stalls}").status_code in (409, 200)
-    done = wait_until(
-        lambda: (t := store.get_task(tid)).status not in (TaskStatus.RUNNING, TaskStatus.QUEUED, TaskStatus.PENDING) and t,
-        60, interval=0.2, message="step 4 to end",
-    )  # fmt: skip
+    done = finished()
     assert done.step_status["training_load"] == "completed", done.error_message
     assert store.get_task(tid).parameters["load_pairs"] == "approved"
     questions = sorted(d["question"] for d in _sql_documents(pipeline_dsn))
     assert questions == ["How many stalls does the network have?", "每个城市有多少个服务区？"]
 
-    r = client.post(f"{url}/load", json={})  # default: approved
+    r = client.post(f"{url}/load", json={"replace": False})  # approved by default
     assert r.status_code == 202
-    wait_until(lambda: store.get_task(tid).status not in (TaskStatus.RUNNING, TaskStatus.QUEUED),
-               60, interval=0.2)  # fmt: skip
+    assert finished().parameters["truncate_vector_tables"] is False
+    # Loading the same pairs again adds nothing.
+    assert len(_sql_documents(pipeline_dsn)) == 2
     for body in ({"pairs": "some"}, {"pairs": "all", "force": True}):
         assert client.post(f"{url}/load", json=body).status_code == 400, body
 
