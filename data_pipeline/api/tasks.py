@@ -330,8 +330,10 @@ def start_requested_run(task: Task, body: schemas.ExecuteRequest):
     if "ddl_generation" in steps:
         # 400 now rather than a failed run: no list, an invalid one, or tables not there.
         names = load_table_list(params, folder)
-        source_dsn = resolve_source(config(), runtime().pipeline_dsn, params.db_connection)
-        _check_tables_exist(source_dsn, names, "table_list")
+        source = resolve_source(
+            config(), runtime().pipeline_dsn, params.db_connection, trusted=False
+        )
+        _check_tables_exist(source, names, "table_list")
     refuse_at = None if body.queue else config().max_concurrent_tasks
     request = RunRequest(
         execution_mode=body.execution_mode or "complete",

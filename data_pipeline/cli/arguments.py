@@ -11,8 +11,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, SourceUnavailable
 from core.secrets import mask_secrets
+from data_pipeline.ddl_generation.table_check import describe_problems, unusable_tables
 from data_pipeline.schema.table_list import TableListError, parse_table_list
 from data_pipeline.sources.registry import database_name, resolve_source
 from data_pipeline.tasks.models import STEP_NAMES, Task
@@ -150,7 +151,20 @@ def build_params(
         raise UsageError(f"--db-connection: {mask_secrets(exc.message)}") from None
     if _runs_step_one(params) and not _has_table_list(params, args, existing, table_names):
         raise UsageError("--table-list is required to run step 1 (ddl_generation)")
+    if table_names and _runs_step_one(params):
+        _check_tables_exist(source, table_names)
     return params, db_name
+
+
+def _check_tables_exist(source_dsn: str, names: list[str]) -> None:
+    """Exit 2 before any work when a listed table is not there (an unreachable source is
+    left for the run to report, as it would be without this check)."""
+    try:
+        problems = unusable_tables(source_dsn, names)
+    except SourceUnavailable:
+        return
+    if problems:
+        raise UsageError("--table-list: " + mask_secrets(describe_problems(problems)))
 
 
 def _runs_step_one(params: WorkflowParams) -> bool:

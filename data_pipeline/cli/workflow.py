@@ -238,4 +238,6 @@ def format_summary(report: dict) -> str:
     lines.append(f"duration: {report.get('duration_seconds')} s")
     if report.get("error"):
         lines.append(f"error:    {report['error'].get('message')}")
+    for i, warning in enumerate(report.get("warnings") or []):
+        lines.append(f"{'warnings:' if i == 0 else '':<10}{warning}")
     return mask_secrets("\n".join(lines))

@@ -37,6 +37,7 @@ from data_pipeline.workflow.report import (
 )
 from data_pipeline.workflow.run_logging import RunLogging
 from data_pipeline.workflow.tracking import RunEnded, RunTracker, Untracked
+from data_pipeline.workflow.warnings import run_warnings
 
 logger = logging.getLogger(__name__)
 
@@ -293,6 +294,8 @@ class SchemaWorkflowOrchestrator:
         statuses: dict[str, str | None] = dict.fromkeys(STEP_NAMES)
         statuses.update(self.tracker.step_statuses())
         statuses.update({s: o.status.value for s, o in self.outcomes.items()})
+        if run_warnings(self.outcomes.values()):
+            return TaskStatus.PARTIAL_COMPLETED  # work was left undone: never a plain green
         if all(v in ("completed", "skipped") for v in statuses.values()):
             return TaskStatus.COMPLETED
         return TaskStatus.PARTIAL_COMPLETED

@@ -24,6 +24,7 @@ from data_pipeline.schema.table_list import (
 from data_pipeline.tasks.models import StepStatus, TaskStatus, step_number_of
 from data_pipeline.workflow.outputs import RUN_FILES, scan_outputs
 from data_pipeline.workflow.tracking import RunTracker, Untracked
+from data_pipeline.workflow.warnings import run_warnings
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +213,7 @@ def build_report(orch, status: TaskStatus, error, error_step, started_at, durati
             "duration_seconds": round(duration, 3),
             "error": {"step": error_step, "message": error} if error else None,
             "steps": {o.step: o.as_dict() for o in outcomes},
+            "warnings": run_warnings(outcomes),
             "totals": {
                 "steps_completed": by_status["completed"],
                 "steps_skipped": by_status["skipped"],

@@ -262,6 +262,8 @@ def _run_on_a_terminal(env: dict, *args: str, timeout: float = 120) -> tuple[int
     ("args", "message"),
     [
         (["--table-list", "BAD"], "line 3"),
+        # A misspelt table is refused before any work (it used to end a run green).
+        (["--table-list", "MISSPELT"], "table public.no_such_table does not exist"),
         (["--db-connection", "source:nowhere"], "unknown source 'nowhere'"),
         (["--execution-mode", "single"], "--single-step"),
         (["--execution-mode", "complete", "--single-step", "2"], "--single-step"),
@@ -275,7 +277,10 @@ def test_bad_arguments_exit_2(args, message, env, cli_dsn, tmp_path):
     bad_list.write_text("# 表清单\npublic.service_area\n1bad-name\n", encoding="utf-8")
     good_list = tmp_path / "good.txt"
     good_list.write_text("public.service_area\n", encoding="utf-8")
-    args = [str(bad_list) if a == "BAD" else a for a in args]
+    misspelt = tmp_path / "misspelt.txt"
+    misspelt.write_text("service_area\nno_such_table\n", encoding="utf-8")
+    files = {"BAD": str(bad_list), "MISSPELT": str(misspelt)}
+    args = [files.get(a, a) for a in args]
     defaults = {"--db-connection": "source:demo", "--business-context": CONTEXT_ZH}
     for option, value in defaults.items():
         if option not in args:

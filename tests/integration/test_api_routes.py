@@ -69,12 +69,18 @@ def test_create_detail_list_and_idempotency(client, app):
     assert (a.status_code, b.status_code) == (201, 200)
     assert a.json["data"]["task_id"] == b.json["data"]["task_id"]
     assert b.json["data"]["created"] is False
+    # The same key with another body is not silently answered with the first task.
+    c = client.post(f"{API}/tasks", json={"parameters": {"db_connection": "source:demo",
+        "business_context": "y", "table_list": ["a"]}, "start": False}, headers=key)  # fmt: skip
+    assert c.status_code == 422, c.get_data(as_text=True)
+    assert key["Idempotency-Key"] in c.json["message"]
+    assert c.json["error"]["details"]["fields"][0]["field"] == "Idempotency-Key"
 
     create(client, task_name="English revenue task", business_context="Revenue by stall")
     r = client.get(f"{API}/tasks?limit=2")
     page = r.json["data"]
     schemas.TaskPage.model_validate(page)
-    assert page["total"] == 3 and len(page["items"]) == 2
+    assert page["total"] == 3 and len(page["items"]) == 2  # the 422 created nothing
     r = client.get(f"{API}/tasks?limit=2&offset=2")
     assert len(r.json["data"]["items"]) == 1
     r = client.get(f"{API}/tasks?q=营收")
@@ -366,3 +372,33 @@ def test_open_log_streams_are_capped_and_released(config):
         first.close()  # the client goes away: its slot is free again
         assert stream_slots().open == 0
     app.extensions["data_pipeline"].close()
+
+
+def test_unknown_tables_are_refused_before_a_run_starts(client, config):
+    """A misspelt table no longer ends a run green with one table fewer: 400 naming it, and
+    nothing is created or queued."""
+    before = client.get(f"{API}/tasks").json["data"]["total"]
+    body = {
+        "parameters": {
+            "db_connection": "source:demo",
+            "business_context": "服务区",
+            "table_list": ["service_area", "no_such_table", "Stall", "public.nope"],
+        }
+    }
+    r = client.post(f"{API}/tasks", json=body)
+    assert r.status_code == 400, r.get_data(as_text=True)
+    error = r.json["error"]
+    assert error["details"]["unknown_tables"] == ["public.no_such_table", "public.nope"]
+    fields = error["details"]["fields"]
+    assert [f["field"] for f in fields] == ["parameters.table_list"] * 2
+    assert "no_such_table does not exist" in fields[0]["message"]
+    assert "2 listed table(s) cannot be used" in r.json["message"]
+    assert client.get(f"{API}/tasks").json["data"]["total"] == before
+    assert not config.data_root.exists() or not list(config.data_root.glob("task_*"))
+
+    # The same list on a task created without a run: refused when the run is asked for.
+    task = create(client, table_list=["service_area", "no_such_table"])
+    r = client.post(f"{API}/tasks/{task['task_id']}/execute", json={})
+    assert r.status_code == 400, r.get_data(as_text=True)
+    assert r.json["error"]["details"]["unknown_tables"] == ["public.no_such_table"]
+    assert client.get(f"{API}/tasks/{task['task_id']}").json["data"]["status"] == "pending"

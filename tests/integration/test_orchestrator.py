@@ -404,3 +404,24 @@ def test_cancelled_run_stays_cancelled_and_the_executor_exits(how, store, config
     if how == "sigterm":
         assert "SIGTERM" in final.error_message
     assert not group_alive(proc.pid)  # the executor is really gone: no request can follow
+
+
+def test_work_left_undone_ends_partial_completed_with_warnings(store, config):
+    """A table step 1 could not document (dropped after the run was asked for) makes the run
+    partial_completed with a warning naming it, in the report and the task row: never green."""
+    params = WorkflowParams(**_params(
+        table_list=["public.service_area", "public.gone_since"], end_step=1,
+    ))  # fmt: skip
+    task, _ = store.create_task(parameters=params.model_dump(), data_root=config.data_root)
+    store.start_run(task.id, steps=["ddl_generation"])
+    report = SchemaWorkflowOrchestrator(
+        config, params, Path(task.output_directory), tracker=DatabaseTracker(store, task.id)
+    ).run()
+    assert report["status"] == "partial_completed"
+    [warning] = report["warnings"]
+    assert warning.startswith("step 1: 1 of 2 table(s) could not be documented")
+    assert "public.gone_since" in warning
+    done = store.get_task(task.id)
+    assert done.status == TaskStatus.PARTIAL_COMPLETED and done.error_message is None
+    assert done.result["warnings"] == report["warnings"]
+    assert done.step_status["ddl_generation"] == "completed"
