@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import psycopg2
@@ -574,3 +575,61 @@ def test_openapi_documents_the_pairs_routes(client):
     for suffix in ("/history", "/approve", "/load", "/{pair_id}/run"):
         assert f"{base}{suffix}" in doc["paths"]
     assert {"Pair", "PairList", "ApproveRequest", "PairEdit"} <= set(doc["components"]["schemas"])
+
+
+def test_another_node_sees_the_changes_through_the_output_store(client, task, config):
+    tid, path = task
+    pid = _pairs(client, tid)["pairs"][1]["id"]
+    r = client.patch(f"{API}/tasks/{tid}/pairs/{pid}", json={"question": "档口一共有多少个？"})
+    assert r.status_code == 200
+    edited = path.read_bytes()
+    shutil.rmtree(path.parent)  # as if node B, with the same data root, had never seen it
+    node_b = make_app(config.with_overrides(embedded_worker=False))
+    try:
+        other = node_b.test_client()
+        seen = other.get(f"{API}/tasks/{tid}/pairs/{pid}").json["data"]
+        assert seen["question"] == "档口一共有多少个？" and seen["edited_by"] == "anonymous"
+        assert seen["state"] == "valid"  # the verdict travels with the pair
+        assert path.read_bytes() == edited  # brought back from the output store
+        changes = other.get(f"{API}/tasks/{tid}/pairs/history").json["data"]["changes"]
+        assert [c["action"] for c in changes] == ["edit"]
+        r = other.post(f"{API}/tasks/{tid}/pairs/approve", json={"ids": [pid]})
+        assert r.json["data"]["approved"] == [pid]
+    finally:
+        node_b.extensions["data_pipeline"].close()
+    mine = client.get(f"{API}/tasks/{tid}/pairs/{pid}").json["data"]
+    assert mine["approved"] is True and mine["approved_by"] == "anonymous"
+
+
+@pytest.mark.slow
+def test_pairs_of_a_real_run_of_steps_1_to_3(client, app, config):
+    """Steps 1-3 on the demo with the built-in provider: every pair has step 3's verdict."""
+    body = {
+        "task_name": "服务区真实运行",
+        "parameters": {
+            "db_connection": "source:demo",
+            "business_context": "高速公路服务区经营管理：档口营收与员工",
+            "table_list": ["service_area", "stall", "daily_revenue"],
+            "end_step": 3,
+            "theme_count": 2,
+            "questions_per_theme": 3,
+        },
+    }
+    r = client.post(f"{API}/tasks", json=body)
+    assert r.status_code == 201, r.get_data(as_text=True)
+    tid = r.json["data"]["task_id"]
+    store = app.extensions["data_pipeline"].store
+    done = wait_until(
+        lambda: (t := store.get_task(tid)).status not in BUSY and t, 120, interval=0.3,
+        message="steps 1-3 to end",
+    )  # fmt: skip
+    assert done.step_status["sql_validation"] == "completed", done.error_message
+    data = _pairs(client, tid)
+    assert data["counts"]["total"] > 0 and data["counts"]["unchecked"] == 0
+    assert set(data["tables"]) <= {"service_area", "stall", "daily_revenue"}
+    first = data["pairs"][0]
+    run = client.post(f"{API}/tasks/{tid}/pairs/{first['id']}/run", json={"limit": 3})
+    assert run.status_code == 200, run.get_data(as_text=True)
+    r = client.post(f"{API}/tasks/{tid}/pairs/approve", json={"all_valid": True})
+    counts = r.json["data"]["counts"]
+    assert counts["approved"] == counts["valid"] + counts["repaired"]
