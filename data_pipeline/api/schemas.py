@@ -48,6 +48,13 @@ class ExecuteRequest(_Request):
     step_name: StepName | None = None
     force: bool = Field(default=False, description="run a step again that already completed")
     clean: bool = Field(default=False, description="remove the step's earlier outputs first")
+    start_step: int | None = Field(
+        default=None,
+        ge=1,
+        le=4,
+        description="resume: the workflow from this step to the task's end step (complete "
+        "mode; e.g. the step a failed or cancelled run stopped at)",
+    )
     queue: bool = Field(
         default=True,
         description="false: 409 instead of waiting in the queue when MAX_CONCURRENT_TASKS run",
@@ -59,6 +66,8 @@ class ExecuteRequest(_Request):
         if both and STEP_NAMES[self.single_step - 1] != self.step_name:
             raise ValueError("single_step and step_name name different steps")
         has_step = self.single_step is not None or self.step_name is not None
+        if self.start_step is not None and (has_step or self.execution_mode == "single"):
+            raise ValueError("start_step resumes the whole workflow: not with a single step")
         if self.execution_mode is None:
             self.execution_mode = "single" if has_step else "complete"
         if self.execution_mode == "single" and not has_step:

@@ -289,7 +289,9 @@ def _run_plan(task: Task, body: schemas.ExecuteRequest) -> tuple[WorkflowParams,
     """The parameters and plan of the run that ``body`` asks for (as the executor will see
     them: the task's parameters with the run's mode applied)."""
     try:
-        params = params_for_run(task.parameters, body.execution_mode, body.step)
+        params = params_for_run(
+            task.parameters, body.execution_mode, body.step, start_step=body.start_step
+        )
     except Exception:
         raise PipelineError(f"task {task.id} has unusable stored parameters") from None
     return params, plan_run(params)
@@ -341,6 +343,7 @@ def start_requested_run(task: Task, body: schemas.ExecuteRequest):
         force=body.force,
         clean=body.clean,
         steps=plan.reset_steps(),
+        start_step=body.start_step,
     )
     started = _queue_and_wait(task, request, refuse_at)
     data = {

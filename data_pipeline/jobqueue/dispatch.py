@@ -31,6 +31,7 @@ class RunRequest:
     force: bool = False
     clean: bool = False
     steps: list[str] = field(default_factory=list)
+    start_step: int | None = None  # complete mode from this step on (resume)
 
     def as_dict(self) -> dict:
         return asdict(self)

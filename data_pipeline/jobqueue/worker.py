@@ -176,6 +176,7 @@ class Worker:
             step_name=request.step_name,
             force=request.force,
             clean=request.clean,
+            start_step=request.start_step,
         )
         return self._watch(context, task_id, pid)
 

@@ -57,6 +57,7 @@ def run_task(
     step: int | str | None = None,
     force: bool = False,
     clean: bool = False,
+    start_step: int | None = None,
     runtime: Runtime | None = None,
     cancel: CancelSignal | None = None,
     on_lost: Callable[[str], None] | None = None,
@@ -85,7 +86,9 @@ def run_task(
         report = run_tracked(
             runtime,
             task_id,
-            lambda task: params_for_run(task.parameters, execution_mode, step),
+            lambda task: params_for_run(
+                task.parameters, execution_mode, step, start_step=start_step
+            ),
             force=force,
             clean=clean,
             cancel=cancel,
@@ -153,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--step-name", choices=STEP_NAMES)
     p.add_argument("--force", action="store_true", help="re-run steps that completed already")
     p.add_argument("--clean", action="store_true", help="remove the steps' earlier outputs")
+    p.add_argument(
+        "--start-step", type=int, choices=range(1, 5), metavar="1-4",
+        help="complete mode from this step to the task's end step (resume)",
+    )  # fmt: skip
     return p
 
 
@@ -185,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             step=args.step_name or args.single_step,
             force=args.force,
             clean=args.clean,
+            start_step=args.start_step,
             cancel=cancel,
             on_lost=stop,
             watchdog=watchdog,

@@ -59,12 +59,15 @@ def executor_command(
     step_name: str | None = None,
     force: bool = False,
     clean: bool = False,
+    start_step: int | None = None,
 ) -> list[str]:
     """The executor's command line: ids and options only, never a secret."""
     cmd = [sys.executable, str(EXECUTOR_SCRIPT), "--task-id", task_id]
     cmd += ["--execution-mode", execution_mode]
     if step_name:
         cmd += ["--step-name", step_name]
+    if start_step:
+        cmd += ["--start-step", str(int(start_step))]
     if force:
         cmd.append("--force")
     if clean:
@@ -91,13 +94,19 @@ class Launcher:
         step_name: str | None = None,
         force: bool = False,
         clean: bool = False,
+        start_step: int | None = None,
     ) -> int:
         """Start the executor of a run the caller has just started (``store.start_run``).
 
         On failure the run is failed with the reason and LaunchFailed is raised.
         """
         cmd = executor_command(
-            task.id, execution_mode=execution_mode, step_name=step_name, force=force, clean=clean
+            task.id,
+            execution_mode=execution_mode,
+            step_name=step_name,
+            force=force,
+            clean=clean,
+            start_step=start_step,
         )
         try:
             task_dir.mkdir(parents=True, exist_ok=True)

@@ -91,7 +91,11 @@ def plan_run(params: WorkflowParams, steps: list[str | int] | None = None) -> Ru
 
 
 def params_for_run(
-    parameters: dict, execution_mode: str | None = None, step: int | str | None = None
+    parameters: dict,
+    execution_mode: str | None = None,
+    step: int | str | None = None,
+    *,
+    start_step: int | None = None,
 ) -> WorkflowParams:
     """A task's stored parameters with the mode of one run applied (validated).
 
@@ -100,9 +104,17 @@ def params_for_run(
         execution_mode: ``complete`` runs the whole workflow whatever the task was created
             with; ``single`` needs ``step`` unless the task is in single mode already.
         step: run this one step (number or name).
+        start_step: complete mode from this step to the task's end step (resuming a stopped
+            run); the task's ``skip_steps`` still apply.
     """
     values = dict(parameters)
-    if step is not None:
+    if start_step is not None:
+        if step is not None or execution_mode == "single":
+            raise InvalidInput("start_step resumes the whole workflow: not with a single step")
+        values.update(execution_mode="complete", single_step=None, start_step=start_step)
+        if int(values.get("end_step") or 4) < start_step:
+            values["end_step"] = 4
+    elif step is not None:
         values.update(execution_mode="single", single_step=step_number_of(step_name_of(step)))
     elif execution_mode == "complete":
         values.update(execution_mode="complete", single_step=None)

@@ -152,6 +152,17 @@ def test_execute_rules_and_cancel(client, app):
     detail = client.get(f"{API}/tasks/{tid}").json["data"]
     assert detail["status"] == "cancelled" and detail["completed_at"]
 
+    # Resume from step 2: no force needed for step 1, which is not run again; step 2's
+    # inputs are checked (this folder has none).
+    r = client.post(f"{API}/tasks/{tid}/execute", json={"start_step": 2})
+    assert r.status_code == 409, r.get_data(as_text=True)
+    assert r.json["error"]["details"] == {"step": "qa_generation"}
+    for bad in ({"start_step": 2, "single_step": 2}, {"start_step": 0}, {"start_step": "x"},
+                {"start_step": 2, "execution_mode": "single"}):  # fmt: skip
+        r = client.post(f"{API}/tasks/{tid}/execute", json=bad)
+        assert r.status_code == 400, (bad, r.get_data(as_text=True))
+        assert "start_step" in r.get_data(as_text=True)
+
 
 def _insert_logs(store: TaskStore, tid: str) -> None:
     base = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)

@@ -425,3 +425,23 @@ def test_work_left_undone_ends_partial_completed_with_warnings(store, config):
     assert done.status == TaskStatus.PARTIAL_COMPLETED and done.error_message is None
     assert done.result["warnings"] == report["warnings"]
     assert done.step_status["ddl_generation"] == "completed"
+
+
+def test_a_stopped_run_resumes_from_its_step(store, config, runtime):
+    """Resume: a run that stopped at step 4 (steps 1-3 done) runs again from step 4 to the
+    end — not from step 1, not one step only — and the task ends completed."""
+    task, _ = store.create_task(parameters=_params(), data_root=config.data_root)
+    folder = Path(task.output_directory)
+    _write_training_inputs(folder)
+    store.set_step_statuses(
+        task.id,
+        {"ddl_generation": "completed", "qa_generation": "completed",
+         "sql_validation": "completed", "training_load": "failed"},
+    )  # fmt: skip
+    store.start_run(task.id, steps=["training_load"])
+    assert run_task(config, task.id, start_step=4, runtime=runtime) == 0
+    done = store.get_task(task.id)
+    assert done.status == TaskStatus.COMPLETED, done.error_message
+    assert [e["execution_step"] for e in store.list_executions(task.id)] == ["training_load"]
+    assert done.result["planned_steps"] == ["training_load"]
+    assert done.result["execution_mode"] == "complete"

@@ -62,3 +62,14 @@ def test_command_line_carries_ids_and_options_only():
         "--task-id", "task_20250301_080000_ab12", "--execution-mode", "single",
         "--step-name", "sql_validation", "--force", "--clean",
     ]  # fmt: skip
+
+
+def test_a_resumed_run_reaches_the_executor_with_its_start_step():
+    from data_pipeline.runs.executor import build_parser
+
+    cmd = executor_command("task_20250301_080000_ab12", start_step=3)
+    assert cmd[2:] == [
+        "--task-id", "task_20250301_080000_ab12", "--execution-mode", "complete",
+        "--start-step", "3",
+    ]  # fmt: skip
+    assert build_parser().parse_args(cmd[2:]).start_step == 3
