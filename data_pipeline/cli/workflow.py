@@ -25,6 +25,7 @@ from core.task_logging import (
     configure_server_log,
 )
 from data_pipeline.cli.arguments import UsageError, build_params, read_table_list
+from data_pipeline.cli.interrupt import InterruptHandler, exit_now
 from data_pipeline.cli.progress import ProgressDisplay
 from data_pipeline.runs.tracked import (
     EXIT_CANCELLED,
@@ -95,6 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # exits 2 on unknown or malformed options
     display = ProgressDisplay(sys.stdout)
     _configure_console(args.verbose, display)
+    interrupt = InterruptHandler().install()
+    code = _main(args, display)
+    if interrupt.interrupted:
+        # The outcome is recorded: LLM calls still in flight in other threads are abandoned.
+        exit_now(code)
+    return code
+
+
+def _main(args: argparse.Namespace, display: ProgressDisplay) -> int:
     try:
         return _run(args, display)
     except UsageError as exc:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from core.errors import Cancelled, PipelineError, StepFailed
+from core.threads import abandoning_pool
 from data_pipeline.ddl_generation.detail_render import incoming_foreign_keys
 from data_pipeline.ddl_generation.metadata_reader import MetadataReader
 from data_pipeline.ddl_generation.relationships import infer_relationships
@@ -215,7 +215,7 @@ def _add_comments(ctx: StepContext, tables: list[TableMeta], *, read_share: floa
     rule_based = getattr(ctx.llm, "is_rule_based", False)
     workers = 1 if rule_based else max(1, int(getattr(ctx.config, "llm_max_concurrency", 4)))
     span = 0.9 - read_share
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="comments") as pool:
+    with abandoning_pool(workers, "comments") as pool:
         for i, (table, answer) in enumerate(zip(todo, pool.map(ask, todo), strict=True), 1):
             if answer is not None:
                 apply_comments(table, answer, stats)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import asdict, dataclass, field
 
 from core.errors import Cancelled, ProviderError
+from core.threads import abandoning_pool
 from data_pipeline.schema.sql_checks import normalise_sql
 from data_pipeline.sql_validation.ddl_source import DDLSource
 from data_pipeline.sql_validation.sql_validator import SQLValidator, ValidationResult
@@ -135,7 +136,7 @@ class SQLRepairer:
         outcomes: list[RepairOutcome | None] = [None] * len(items)
         if not items:
             return []
-        with ThreadPoolExecutor(max(1, min(concurrency, len(items)))) as executor:
+        with abandoning_pool(max(1, min(concurrency, len(items))), "repair") as executor:
             futures = {executor.submit(self.repair, *item): i for i, item in enumerate(items)}
             pending = set(futures)
             done_count = 0

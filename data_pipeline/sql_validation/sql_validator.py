@@ -22,13 +22,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import psycopg2
 
 from core.errors import error_summary
 from core.secrets import mask_secrets
+from core.threads import abandoning_pool
 from data_pipeline.sql_validation.allowlist import NotAllowed, SourceCatalog, check_allowed
 from data_pipeline.sql_validation.batch import BatchRun
 from data_pipeline.sql_validation.catalog import load_catalog
@@ -242,7 +242,7 @@ class SQLValidator:
         if workers <= 1 and progress is None and is_cancelled is None:
             run.work()
         elif workers >= 1:
-            with ThreadPoolExecutor(workers, thread_name_prefix="sql-validate") as executor:
+            with abandoning_pool(workers, "sql-validate") as executor:
                 futures = [executor.submit(run.work) for _ in range(workers)]
                 run.supervise(futures, progress, is_cancelled, total, first_of)
         run.raise_failure()
