@@ -309,25 +309,26 @@ def test_run_returns_rows_within_the_limit(client, task):
         assert r.status_code == 400, body
 
 
-@pytest.mark.parametrize(
-    "sql, why",
-    [
-        ("DELETE FROM stall", "DELETE"),
-        ("SELECT pg_read_file('/etc/passwd')", "pg_read_file"),
-        ("SELECT 1; DROP TABLE stall", "one statement"),
-        ("WITH gone AS (DELETE FROM stall RETURNING *) SELECT * FROM gone", "DELETE"),
-    ],
-)
-def test_write_attempts_through_run_are_refused(client, task, demo_dsn, sql, why):
+WRITE_ATTEMPTS = [
+    ("DELETE FROM stall", "DELETE"),
+    ("SELECT pg_read_file('/etc/passwd')", "pg_read_file"),
+    ("SELECT 1; DROP TABLE stall", "one statement"),
+    ("WITH gone AS (DELETE FROM stall RETURNING *) SELECT * FROM gone", "DELETE"),
+    ("SELECT * FROM stall FOR UPDATE", "FOR UPDATE"),
+]
+
+
+def test_write_attempts_through_run_are_refused(client, task, demo_dsn):
     tid, path = task
     pid = _by_question(_pairs(client, tid))["How many stalls are there?"]["id"]
-    r = client.patch(f"{API}/tasks/{tid}/pairs/{pid}", json={"sql": sql})
-    assert r.status_code == 200 and r.json["data"]["state"] == "invalid"
-    saved = path.read_bytes()
-    r = client.post(f"{API}/tasks/{tid}/pairs/{pid}/run")
-    assert r.status_code == 400, r.get_data(as_text=True)
-    assert r.json["success"] is False and why.lower() in r.json["message"].lower()
-    assert path.read_bytes() == saved  # nothing changed
+    for sql, why in WRITE_ATTEMPTS:
+        r = client.patch(f"{API}/tasks/{tid}/pairs/{pid}", json={"sql": sql})
+        assert r.status_code == 200 and r.json["data"]["state"] == "invalid", sql
+        saved = path.read_bytes()
+        r = client.post(f"{API}/tasks/{tid}/pairs/{pid}/run")
+        assert r.status_code == 400, r.get_data(as_text=True)
+        assert r.json["success"] is False and why.lower() in r.json["message"].lower(), sql
+        assert path.read_bytes() == saved  # nothing changed
     conn = psycopg2.connect(demo_dsn)
     try:
         with conn.cursor() as cur:
