@@ -366,3 +366,61 @@ def test_ctrl_c_exits_130_and_marks_the_task_cancelled(env, cli_dsn, table_list)
         "WHERE task_id = %s AND status = 'running'", (task_id,),
     )[0]["n"]  # fmt: skip
     assert running == 0
+
+
+def test_ctrl_c_stops_within_a_second_while_llm_calls_hang(env, cli_dsn, table_list):
+    """An LLM endpoint that never answers (60 s timeout, 3 retries by default): one Ctrl-C
+    ends the CLI within about a second, exit 130, the task cancelled, nothing left running."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    arrived = threading.Event()
+    release = threading.Event()
+
+    class Hanging(BaseHTTPRequestHandler):
+        def do_POST(self):
+            arrived.set()
+            release.wait(120)  # never answers while the test runs
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hanging)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    llm_env = {
+        **env,
+        "LLM_BASE_URL": f"http://127.0.0.1:{server.server_port}/v1",
+        "LLM_API_KEY": "sk-test",
+        "LLM_MODEL": "hanging-model",
+    }
+    known = {t["id"] for t in _manual_tasks(cli_dsn)}
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--db-connection", "source:demo", "--table-list",
+         str(table_list), "--business-context", CONTEXT_ZH, "--single-step", "1"],
+        cwd=PROJECT_ROOT, env=llm_env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert arrived.wait(60), "the run never called the LLM"
+        time.sleep(0.3)  # several calls in flight (LLM_MAX_CONCURRENCY=4)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        release.set()
+        if proc.poll() is None:
+            proc.kill()
+        server.shutdown()
+    assert proc.returncode == 130, (out, err)
+    assert took < 3.0, f"Ctrl-C took {took:.1f} s"
+    assert "stopping… (Ctrl-C again to force)" in err
+    assert "Traceback" not in err
+    [task] = [t for t in _manual_tasks(cli_dsn) if t["id"] not in known]
+    assert task["status"] == "cancelled"
+    running = _query(
+        cli_dsn, "SELECT count(*) AS n FROM data_pipeline_task_executions "
+        "WHERE task_id = %s AND status = 'running'", (task["id"],),
+    )[0]["n"]  # fmt: skip
+    assert running == 0
