@@ -140,6 +140,7 @@ def test_review_edit_run_approve_load_and_search(service, page):
     dialog = page.locator("dialog.modal")
     expect(dialog).to_contain_text("Approved pairs only (1)")
     expect(dialog.locator("#load-approved")).to_be_checked()
+    expect(dialog.locator("#load-replace")).to_be_checked()
     dialog.get_by_role("button", name="Load", exact=True).click()
     expect(page).to_have_url(re.compile(rf"#/tasks/{task_id}$"))
     expect(page.locator("#task-header .badge")).to_have_text("completed", timeout=90_000)

@@ -626,6 +626,7 @@ export function renderPairs(view, { params: [taskId], query }) {
     const c = (data && data.counts) || {};
     const approvedOnly = h("input", { type: "radio", name: "load-which", value: "approved", id: "load-approved", checked: true });
     const all = h("input", { type: "radio", name: "load-which", value: "all", id: "load-all" });
+    const replace = h("input", { type: "checkbox", id: "load-replace", checked: true });
     const go = await modal({
       title: "Load pairs into the training store",
       body: [
@@ -634,6 +635,10 @@ export function renderPairs(view, { params: [taskId], query }) {
           h("span", {}, h("strong", { text: `Approved pairs only (${c.approved ?? 0})` }), h("small", { text: "what a reviewer accepted" }))),
         h("label", { class: "option" }, all,
           h("span", {}, h("strong", { text: `All pairs (${c.total ?? 0})` }), h("small", { text: "as step 4 does without review" }))),
+        h("hr", { class: "sep" }),
+        h("label", { class: "option" }, replace,
+          h("span", {}, h("strong", { text: "Replace what this task loaded before" }),
+            h("small", { text: "the store then holds exactly this load: earlier versions of edited pairs and pairs no longer approved leave it" }))),
       ],
       buttons: [
         { label: "Cancel", value: false },
@@ -642,7 +647,7 @@ export function renderPairs(view, { params: [taskId], query }) {
     });
     if (!go) return;
     try {
-      await post(`${base}/load`, { pairs: all.checked ? "all" : "approved" });
+      await post(`${base}/load`, { pairs: all.checked ? "all" : "approved", replace: replace.checked });
       toast("Step 4 started", "success");
       window.location.hash = `#/tasks/${encodeURIComponent(taskId)}`;
     } catch (err) {
