@@ -65,9 +65,9 @@ ROUTES: list[tuple] = [
 def all_routes() -> list[tuple]:
     """Every documented route: the ones above and those of the route modules that list their
     own (``OPENAPI_ROUTES``)."""
-    from data_pipeline.api import pairs, store
+    from data_pipeline.api import pairs, runs, store
 
-    return ROUTES + pairs.OPENAPI_ROUTES + store.OPENAPI_ROUTES
+    return ROUTES + pairs.OPENAPI_ROUTES + store.OPENAPI_ROUTES + runs.OPENAPI_ROUTES
 
 
 _BINARY = {"/tasks/{task_id}/logs/download", "/tasks/{task_id}/files/download/{filename}"}

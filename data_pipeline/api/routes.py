@@ -26,6 +26,7 @@ from data_pipeline.api import (
     metrics,
     openapi,
     pairs,
+    runs,
     sources,
     store,
     tasks,
@@ -41,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 CHILDREN = (
     tasks.bp, manage.bp, logs.bp, files.bp, sources.bp, metrics.bp, openapi.bp, auth.bp,
-    pairs.bp, store.bp,
+    pairs.bp, store.bp, runs.bp,
 )  # fmt: skip
 
 

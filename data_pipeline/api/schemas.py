@@ -194,6 +194,9 @@ class TaskDetail(TaskSummary):
     result: dict[str, Any] | None = None
     output_directory: str | None = Field(default=None, description="relative to the data root")
     step_details: list[StepDetail]
+    run_number: int | None = Field(
+        default=None, description="the latest run (GET /tasks/<id>/runs lists every one)"
+    )
     executor_pid: int | None = None
     executor_host: str | None = None
     last_heartbeat_at: datetime | None = None

@@ -67,12 +67,15 @@ def step_details(task: Task, executions: list[dict]) -> list[dict]:
     details = []
     for number, step in enumerate(STEP_NAMES, start=1):
         row = latest.get(step) or {}
+        status = task.step_status.get(step, "pending")
+        if status == "pending" and row.get("run_number") != task.run_number:
+            row = {}  # an earlier run's figures are not this step's current state
         details.append(
             {
                 "step": step,
                 "number": number,
                 "title": STEP_TITLES[step],
-                "status": task.step_status.get(step, "pending"),
+                "status": status,
                 "started_at": _iso(row.get("started_at")),
                 "completed_at": _iso(row.get("completed_at")),
                 "duration": _seconds(row.get("duration_seconds")),
@@ -106,6 +109,7 @@ def task_detail(
         "result": result,
         "output_directory": relative_folder(task),
         "step_details": step_details(task, executions),
+        "run_number": task.run_number,
         "executor_pid": task.executor_pid,
         "executor_host": task.executor_host,
         "last_heartbeat_at": _iso(task.last_heartbeat_at),

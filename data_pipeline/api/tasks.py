@@ -91,11 +91,13 @@ def _check_table_list(params: WorkflowParams, *, start: bool) -> list[str] | Non
         try:
             names = parse_table_list(text)
         except TableListError as exc:
+            fields = [
+                {"field": f"parameters.table_list[{e['line'] - 1}]", "message": e["reason"]}
+                for e in exc.details.get("errors") or []
+            ] or [{"field": "parameters.table_list", "message": exc.message}]
             raise InvalidInput(
-                f"parameters.table_list: {exc.message}",
-                details={"fields": [{"field": "parameters.table_list", "message": exc.message}],
-                         **exc.details},
-            ) from None  # fmt: skip
+                f"parameters.table_list: {exc.message}", details={**exc.details, "fields": fields}
+            ) from None
         if not names:
             raise field_error("parameters.table_list", "empty")
     if start and plan_run(params).runs("ddl_generation"):
@@ -152,7 +154,26 @@ def create_task():
     cfg = config()
     params = body.parameters
     key = _idempotency_key()
-    source_dsn = resolve_source(cfg, runtime().pipeline_dsn, params.db_connection, trusted=False)
+    try:
+        source_dsn = resolve_source(
+            cfg, runtime().pipeline_dsn, params.db_connection, trusted=False
+        )
+    except InvalidInput as exc:
+        if "fields" in exc.details:
+            raise
+        problem = exc.details.get("db_connection")
+        raise InvalidInput(
+            exc.message,
+            details={
+                **exc.details,
+                "fields": [
+                    {
+                        "field": "parameters.db_connection",
+                        "message": problem if isinstance(problem, str) else exc.message,
+                    }
+                ],
+            },
+        ) from None
     db_name = params.db_name or database_name(source_dsn)
     names = _check_table_list(params, start=body.start)
     plan = plan_run(params)
@@ -160,7 +181,11 @@ def create_task():
     if body.start and steps and steps[0] != "ddl_generation":
         missing = _missing_inputs(steps[0], cfg.data_root / "__no_such_task__")
         if missing:
-            raise InvalidInput(f"a new task has no outputs yet: {missing}")
+            raise field_error(
+                "parameters.execution_mode",
+                "a new task can only start at step 1",
+                f"a new task has no outputs yet: {missing}",
+            )
     stored = params.model_dump(mode="json")
     if names is not None:
         stored["table_list"] = names
@@ -182,7 +207,10 @@ def create_task():
     if body.start:
         step = plan.first if params.execution_mode == "single" else None
         request = RunRequest(
-            execution_mode=params.execution_mode, step_name=step, steps=list(STEP_NAMES)
+            execution_mode=params.execution_mode,
+            step_name=step,
+            steps=list(STEP_NAMES),
+            requested_by=current_caller().name,
         )
         try:
             folder_for_new_run(task)
@@ -315,7 +343,11 @@ def start_requested_run(task: Task, body: schemas.ExecuteRequest):
     params, plan = _run_plan(task, body)
     steps = plan.to_run
     if not steps:
-        raise InvalidInput("nothing to run: the task's start/end/skip settings leave no step")
+        raise field_error(
+            "start_step",
+            "no step left to run",
+            "nothing to run: the task's start/end/skip settings leave no step",
+        )
     done = [s for s in steps if task.step_status.get(s) == "completed"]
     if done and not body.force:
         raise Conflict(
@@ -331,7 +363,14 @@ def start_requested_run(task: Task, body: schemas.ExecuteRequest):
         raise Conflict(missing, details={"step": steps[0]})
     if "ddl_generation" in steps:
         # 400 now rather than a failed run: no list, an invalid one, or tables not there.
-        names = load_table_list(params, folder)
+        try:
+            names = load_table_list(params, folder)
+        except TableListError as exc:
+            fields = [
+                {"field": "table_list", "message": f"line {e['line']}: {e['reason']}"}
+                for e in exc.details.get("errors") or []
+            ] or [{"field": "table_list", "message": exc.message}]
+            raise TableListError(exc.message, details={**exc.details, "fields": fields}) from None
         source = resolve_source(
             config(), runtime().pipeline_dsn, params.db_connection, trusted=False
         )
@@ -344,6 +383,7 @@ def start_requested_run(task: Task, body: schemas.ExecuteRequest):
         clean=body.clean,
         steps=plan.reset_steps(),
         start_step=body.start_step,
+        requested_by=current_caller().name,
     )
     started = _queue_and_wait(task, request, refuse_at)
     data = {

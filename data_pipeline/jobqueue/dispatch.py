@@ -32,6 +32,7 @@ class RunRequest:
     clean: bool = False
     steps: list[str] = field(default_factory=list)
     start_step: int | None = None  # complete mode from this step on (resume)
+    requested_by: str | None = None  # the caller who asked (kept in the run history)
 
     def as_dict(self) -> dict:
         return asdict(self)

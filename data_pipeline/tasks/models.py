@@ -99,7 +99,7 @@ def validate_task_id(task_id: Any) -> str:
         raise InvalidInput(
             f"invalid task id {shown}: expected task_YYYYMMDD_HHMMSS or manual_YYYYMMDD_HHMMSS "
             "with an optional _suffix of 1-8 lowercase letters or digits",
-            details={"task_id": shown},
+            details={"task_id": shown, "fields": [{"field": "task_id", "message": "malformed"}]},
         )
     return task_id
 
@@ -155,6 +155,7 @@ class Task:
     queue_job_id: int | None = None
     worker_name: str | None = None
     lost_retries: int = 0
+    run_number: int | None = None  # the latest run's number (only where a query gives it)
 
     @classmethod
     def from_row(cls, row: dict) -> Task:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,15 @@ SUMMARY_COLUMNS = (
     "db_name", "error_message", "error_step", "queued_at", "worker_name",
 )  # fmt: skip
 _ID_ATTEMPTS = 20
+
+
+def _any_of(value: str | Sequence[str] | None) -> list[str] | None:
+    """A filter's accepted values: None (any) for no value, else a list of them."""
+    if value is None:
+        return None
+    values = [value] if isinstance(value, str) else list(value)
+    values = [v for v in values if v]
+    return values or None
 
 
 def _like(text: str | None) -> str | None:
@@ -148,16 +158,19 @@ class TaskStore:
         *,
         limit: int = 20,
         offset: int = 0,
-        status: str | None = None,
-        created_by: str | None = None,
-        db_name: str | None = None,
-        task_type: str | None = None,
+        status: str | Sequence[str] | None = None,
+        created_by: str | Sequence[str] | None = None,
+        db_name: str | Sequence[str] | None = None,
+        task_type: str | Sequence[str] | None = None,
         q: str | None = None,
         sort: str = "created_at",
         order: str = "desc",
         summary: bool = False,
     ) -> tuple[list[Task], int]:
         """A page of tasks and the total number matching the filters.
+
+        ``status``, ``created_by``, ``db_name`` and ``task_type`` take one value or several
+        (a task matching any of them).
 
         With ``summary`` the large columns (parameters, result, business context) are not
         read: the tasks come back with empty parameters (the API's task list).
@@ -171,11 +184,14 @@ class TaskStore:
             raise InvalidInput(
                 f"order must be asc or desc, got {order!r}", details={"order": order}
             )
+        statuses = _any_of(status)
         params = {
-            "status": TaskStatus.parse_filter(status).value if status else None,
-            "created_by": created_by,
-            "db_name": db_name,
-            "task_type": task_type,
+            "status": (
+                sorted({TaskStatus.parse_filter(s).value for s in statuses}) if statuses else None
+            ),
+            "created_by": _any_of(created_by),
+            "db_name": _any_of(db_name),
+            "task_type": _any_of(task_type),
             "q": _like(q),
             "limit": limit,
             "offset": offset,
@@ -529,6 +545,16 @@ class TaskStore:
 
     def list_executions(self, task_id: str) -> list[dict]:
         return [dict(r) for r in self.db.fetch_all("list_executions", {"task_id": task_id})]
+
+    def list_runs(self, task_id: str, limit: int = 100) -> list[dict]:
+        """The task's runs, newest first (without their reports), each with its executions."""
+        rows = self.db.fetch_all("list_runs", {"task_id": task_id, "limit": limit})
+        return [dict(r) for r in rows]
+
+    def get_run(self, task_id: str, run_number: int) -> dict | None:
+        """One run of the task with its report and its executions' summaries."""
+        row = self.db.read_one("get_run", {"task_id": task_id, "run_number": run_number})
+        return dict(row) if row else None
 
     def get_execution(self, execution_id: str) -> dict | None:
         row = self.db.fetch_one("get_execution", {"execution_id": execution_id})

@@ -25,9 +25,12 @@ SELECT t.id, t.task_type, t.task_name, t.status, t.parameters, t.result::text AS
     (SELECT json_agg(json_build_object(
                 'execution_id', e.execution_id, 'execution_step', e.execution_step,
                 'status', e.status, 'started_at', e.started_at, 'completed_at', e.completed_at,
-                'duration_seconds', e.duration_seconds, 'error_message', e.error_message)
+                'duration_seconds', e.duration_seconds, 'error_message', e.error_message,
+                'run_number', e.run_number)
             ORDER BY e.started_at, e.id)
-     FROM data_pipeline_task_executions e WHERE e.task_id = t.id), '[]'::json) AS executions
+     FROM data_pipeline_task_executions e WHERE e.task_id = t.id), '[]'::json) AS executions,
+       (SELECT max(r.run_number) FROM data_pipeline_task_runs r WHERE r.task_id = t.id)
+           AS run_number
 FROM data_pipeline_tasks t
 WHERE t.id = %(id)s;
 
@@ -190,13 +193,14 @@ RETURNING task_id;
 SELECT pg_advisory_xact_lock(hashtext(%(key)s));
 
 -- name: list_tasks
--- {columns}, {order_by} and {direction} are filled from whitelists by the store.
+-- {columns}, {order_by} and {direction} are filled from whitelists by the store; each filter
+-- is NULL (any) or an array of accepted values (?status=completed&status=failed: either).
 SELECT {columns}, count(*) OVER () AS total_count
 FROM data_pipeline_tasks
-WHERE (%(status)s::text IS NULL OR status = %(status)s)
-  AND (%(created_by)s::text IS NULL OR created_by = %(created_by)s)
-  AND (%(db_name)s::text IS NULL OR db_name = %(db_name)s)
-  AND (%(task_type)s::text IS NULL OR task_type = %(task_type)s)
+WHERE (%(status)s::text[] IS NULL OR status = ANY(%(status)s::text[]))
+  AND (%(created_by)s::text[] IS NULL OR created_by = ANY(%(created_by)s::text[]))
+  AND (%(db_name)s::text[] IS NULL OR db_name = ANY(%(db_name)s::text[]))
+  AND (%(task_type)s::text[] IS NULL OR task_type = ANY(%(task_type)s::text[]))
   AND (%(q)s::text IS NULL OR task_name ILIKE %(q)s ESCAPE '\' OR business_context ILIKE %(q)s ESCAPE '\'
        OR id ILIKE %(q)s ESCAPE '\')
 ORDER BY {order_by} {direction}, id {direction}
@@ -205,10 +209,10 @@ LIMIT %(limit)s OFFSET %(offset)s;
 -- name: count_tasks
 SELECT count(*) AS total
 FROM data_pipeline_tasks
-WHERE (%(status)s::text IS NULL OR status = %(status)s)
-  AND (%(created_by)s::text IS NULL OR created_by = %(created_by)s)
-  AND (%(db_name)s::text IS NULL OR db_name = %(db_name)s)
-  AND (%(task_type)s::text IS NULL OR task_type = %(task_type)s)
+WHERE (%(status)s::text[] IS NULL OR status = ANY(%(status)s::text[]))
+  AND (%(created_by)s::text[] IS NULL OR created_by = ANY(%(created_by)s::text[]))
+  AND (%(db_name)s::text[] IS NULL OR db_name = ANY(%(db_name)s::text[]))
+  AND (%(task_type)s::text[] IS NULL OR task_type = ANY(%(task_type)s::text[]))
   AND (%(q)s::text IS NULL OR task_name ILIKE %(q)s ESCAPE '\' OR business_context ILIKE %(q)s ESCAPE '\'
        OR id ILIKE %(q)s ESCAPE '\');
 
