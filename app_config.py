@@ -114,6 +114,9 @@ class Config(BaseSettings):
     worker_concurrency: int | None = Field(default=None, ge=1)
     # A run lost with its worker (host gone) is queued again this many times, else failed.
     retry_lost_runs: int = Field(default=0, ge=0, le=5)
+    # Browser origins that may call the API from another origin (CORS), comma separated
+    # (https://ui.example.com); empty: no CORS headers at all.
+    cors_allowed_origins: str = ""
     task_timeout_hours: float = 2.0
     heartbeat_interval_seconds: float = 10.0
     heartbeat_timeout_seconds: float = 60.0

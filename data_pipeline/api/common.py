@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import json
+import types
+import typing
 from pathlib import Path
 from typing import TypeVar
 
@@ -72,7 +74,7 @@ def json_body(model: type[M], *, allow_empty: bool = False) -> M:
     if not raw.strip():
         if allow_empty:
             return model()
-        raise InvalidInput("request body is empty: a JSON object is expected")
+        raise _body_error("request body is empty: a JSON object is expected", "required")
     if request.mimetype != "application/json":
         raise UnsupportedMediaType(
             "Content-Type must be application/json",
@@ -81,13 +83,13 @@ def json_body(model: type[M], *, allow_empty: bool = False) -> M:
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise InvalidInput("request body is not valid JSON") from None
+        raise _body_error("request body is not valid JSON", "not valid JSON") from None
     except RecursionError:
-        raise InvalidInput(
-            f"request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)"
+        raise _body_error(
+            f"request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)", "too deep"
         ) from None
     if not isinstance(data, dict):
-        raise InvalidInput("request body must be a JSON object")
+        raise _body_error("request body must be a JSON object", "not a JSON object")
     _check_json(data, "")
     try:
         return model.model_validate(data)
@@ -95,11 +97,17 @@ def json_body(model: type[M], *, allow_empty: bool = False) -> M:
         raise validation_error(exc) from None
 
 
+def _body_error(message: str, problem: str) -> InvalidInput:
+    return InvalidInput(message, details={"fields": [{"field": "body", "message": problem}]})
+
+
 def _check_json(value, where: str, depth: int = 0) -> None:
     """Refuse what no field can hold: NUL characters (PostgreSQL text cannot store them) and
     nesting deeper than any request needs."""
     if depth > MAX_JSON_DEPTH:
-        raise InvalidInput(f"request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
+        raise _body_error(
+            f"request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)", "too deep"
+        )
     if isinstance(value, str):
         if "\x00" in value:
             raise field_error(where or "body", "contains a NUL character")
@@ -113,12 +121,44 @@ def _check_json(value, where: str, depth: int = 0) -> None:
             _check_json(item, f"{where}[{i}]", depth + 1)
 
 
+# Query parameters any route accepts: the token of EventSource and download links (checked by
+# auth where it counts) and a cache buster.
+PASS_THROUGH_QUERY = frozenset({"access_token", "_"})
+
+
+@functools.lru_cache(maxsize=64)
+def list_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The fields of a query model that take repeated values (typed as lists)."""
+    found = set()
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        options = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
+        if any(typing.get_origin(o) is list for o in options):
+            found.add(name)
+    return frozenset(found)
+
+
+def _is_union(annotation) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
 def query_args(model: type[M]) -> M:
-    """Parse the query string into ``model`` (400 naming the bad parameters)."""
-    args = {k: v for k, v in request.args.items()}
-    for key, value in args.items():
-        if "\x00" in key or "\x00" in value:
+    """Parse the query string into ``model`` (400 naming the bad parameters); a list field
+    takes every value of a repeated parameter, any other field refuses a repeated one."""
+    lists = list_fields(model)
+    args: dict[str, str | list[str]] = {}
+    for key in request.args:
+        values = request.args.getlist(key)
+        if "\x00" in key or any("\x00" in v for v in values):
             raise field_error(key.replace("\x00", ""), "contains a NUL character")
+        if key in PASS_THROUGH_QUERY:
+            continue
+        if key in lists:
+            args[key] = values
+        elif len(values) > 1:
+            raise field_error(key, "given more than once", f"query parameter {key} given twice")
+        else:
+            args[key] = values[0]
     try:
         return model.model_validate(args)
     except ValidationError as exc:
@@ -195,4 +235,4 @@ def as_bool(value: str | None, name: str) -> bool:
         return True
     if v in ("0", "false", "no", "off", ""):
         return False
-    raise InvalidInput(f"{name} must be true or false", details={"fields": [{"field": name}]})
+    raise field_error(name, "must be true or false", f"{name} must be true or false")

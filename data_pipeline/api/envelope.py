@@ -75,13 +75,50 @@ def ok(data=None, message: str = "ok", code: int = 200, *, masked: bool = False)
     return current_app.response_class(raw, mimetype="application/json"), code
 
 
+def fields_of(details: dict, message: str) -> list[dict]:
+    """The ``fields`` of a 400: ``[{"field", "message"}, ...]``, whatever the error gave.
+
+    Most errors name their fields already; a table list's line errors become one entry per
+    line; anything else (a body that is not JSON, a refused header) one entry for the whole
+    request, so clients read every 400 the same way."""
+    given = details.get("fields")
+    if isinstance(given, list) and given:
+        fields = []
+        for item in given:
+            item = item if isinstance(item, dict) else {"field": str(item)}
+            fields.append(
+                {
+                    **item,
+                    "field": str(item.get("field") or "request"),
+                    "message": str(item.get("message") or message),
+                }
+            )
+        return fields
+    errors = details.get("errors")
+    if isinstance(errors, list) and errors:
+        field = str(details.get("field") or "table_list")
+        return [
+            {
+                "field": field,
+                "message": f"line {e.get('line')}: {e.get('reason') or e.get('message')}",
+                "line": e.get("line"),
+            }
+            for e in errors
+            if isinstance(e, dict)
+        ]
+    return [{"field": str(details.get("field") or "request"), "message": message}]
+
+
 def error_response(code: int, message: str, error_type: str, details: dict | None = None):
+    details = dict(details or {})
+    if code == 400:
+        details["fields"] = fields_of(details, message)
     body = {
         "success": False,
         "code": code,
         "message": message,
         "data": None,
-        "error": {"type": error_type, "details": mask_value(details or {})},
+        "error": {"type": error_type, "details": mask_value(details)},
     }
     return jsonify(body), code
 
@@ -130,7 +167,11 @@ def register_error_handlers(app: Flask) -> None:
         message = exc.description or exc.name
         if code == 413:
             message = "request body too large"
-        return error_response(code, message, _HTTP_TYPES.get(code, "http_error"))
+        response, code = error_response(code, message, _HTTP_TYPES.get(code, "http_error"))
+        if code == 405 and getattr(exc, "valid_methods", None):
+            # RFC 9110: a 405 says which methods the resource has.
+            response.headers["Allow"] = ", ".join(sorted(set(exc.valid_methods)))
+        return response, code
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

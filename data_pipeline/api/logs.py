@@ -18,11 +18,18 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, Response, current_app, request, send_file
 
-from core.errors import InvalidInput, NotFound, PipelineError
+from core.errors import NotFound, PipelineError
 from core.processes import pid_alive
 from core.task_logging import LOG_FILE_NAME
 from data_pipeline.api import schemas, serializers
-from data_pipeline.api.common import config, load_task, query_args, store, task_folder
+from data_pipeline.api.common import (
+    config,
+    field_error,
+    load_task,
+    query_args,
+    store,
+    task_folder,
+)
 from data_pipeline.api.envelope import ok
 from data_pipeline.api.lifecycle import shutting_down
 from data_pipeline.runs.launcher import HOSTNAME
@@ -74,7 +81,7 @@ def task_logs(task_id: str):
     task = load_task(task_id)
     args = query_args(schemas.LogQuery)
     if args.since and args.until and args.since > args.until:
-        raise InvalidInput("since must not be after until")
+        raise field_error("since", "after until", "since must not be after until")
     rows = store().query_logs(
         task.id,
         level=args.level,
@@ -109,7 +116,10 @@ def _resume_id() -> int | None:
     if raw is None or raw == "":
         return None
     if not raw.isdigit() or len(raw) > 18:
-        raise InvalidInput("Last-Event-ID / after_id must be a log id (a number)")
+        field = "Last-Event-ID" if request.headers.get("Last-Event-ID") else "after_id"
+        raise field_error(
+            field, "not a log id", "Last-Event-ID / after_id must be a log id (a number)"
+        )
     return int(raw)
 
 

@@ -20,6 +20,7 @@ from data_pipeline.api.common import (
     config,
     data_root,
     dispatcher,
+    field_error,
     folder_for_new_run,
     json_body,
     launcher,
@@ -74,9 +75,11 @@ def _read_upload() -> str:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"table list file is not UTF-8 text (byte {exc.start})") from None
+        raise field_error(
+            "file", "not UTF-8 text", f"table list file is not UTF-8 text (byte {exc.start})"
+        ) from None
     if "\x00" in text:
-        raise InvalidInput("table list file contains NUL bytes")
+        raise field_error("file", "contains NUL bytes", "table list file contains NUL bytes")
     lines = text.count("\n") + 1
     if lines > cfg.max_table_list_lines:
         raise TooLarge(
@@ -86,10 +89,26 @@ def _read_upload() -> str:
     return text
 
 
-def _parse(text: str) -> list[str]:
-    names = parse_table_list(text)  # TableListError (400) names the bad lines
+def _parse(text: str, field: str) -> list[str]:
+    """The names of a table list; a 400 naming every bad line as ``field`` (``file`` for an
+    upload, ``tables[i]`` for a JSON list)."""
+    try:
+        names = parse_table_list(text)
+    except TableListError as exc:
+        errors = exc.details.get("errors") or []
+        fields = [
+            {
+                "field": field if field == "file" else f"{field}[{e['line'] - 1}]",
+                "message": f"line {e['line']}: {e['reason']}" if field == "file" else e["reason"],
+            }
+            for e in errors
+        ] or [{"field": field, "message": exc.message}]
+        raise TableListError(exc.message, details={**exc.details, "fields": fields}) from None
     if not names:
-        raise TableListError("the table list is empty", details={"errors": []})
+        raise TableListError(
+            "the table list is empty",
+            details={"errors": [], "fields": [{"field": field, "message": "empty"}]},
+        )
     return names
 
 
@@ -101,10 +120,10 @@ def set_table_list(task_id: str):
         raise Conflict(f"task {task.id} is running; its table list cannot change now")
     if request.mimetype == "multipart/form-data":
         text = _read_upload()
-        names = _parse(text)
+        names = _parse(text, "file")
     else:
         body = json_body(schemas.TableListRequest)
-        names = _parse("\n".join(t.replace("\n", " ") for t in body.tables))
+        names = _parse("\n".join(t.replace("\n", " ") for t in body.tables), "tables")
         text = format_table_list(names)
     folder = folder_for_new_run(task)
     folder.mkdir(parents=True, exist_ok=True)
@@ -155,7 +174,7 @@ def get_table_list(task_id: str):
     elif (stored := _stored_text(task.id, file_name)) is not None:  # saved on another node
         text, source = stored, file_name
     elif params.get("table_list"):
-        text = format_table_list(_parse("\n".join(params["table_list"])))
+        text = format_table_list(_parse("\n".join(params["table_list"]), "table_list"))
         source = None
     else:
         raise NotFound(f"task {task.id} has no table list")

@@ -25,7 +25,7 @@ from typing import Annotated, Literal
 from flask import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from core.errors import Conflict, InvalidInput, NotFound, SourceUnavailable
+from core.errors import Conflict, NotFound, SourceUnavailable
 from core.files import write_bytes_atomic
 from core.sql_queries import query
 from data_pipeline.api import schemas
@@ -571,7 +571,7 @@ def run_pair(task_id: str, pair_id: str):
         raise _not_found(task, pair_id)
     sql = pf.text_of(pairs.entries[i], "sql")
     if not sql.strip():
-        raise InvalidInput(f"pair {pair_id} has no SQL to run")
+        raise field_error("pair_id", "no SQL to run", f"pair {pair_id} has no SQL to run")
     try:
         result = run_query(
             _source(task),

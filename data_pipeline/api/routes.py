@@ -20,6 +20,7 @@ from flask import Blueprint, Flask
 from app_config import Config
 from data_pipeline.api import (
     auth,
+    cors,
     files,
     logs,
     manage,
@@ -51,6 +52,8 @@ def register(app: Flask, config: Config, runtime: Runtime) -> None:
     # A fresh parent per app: hooks cannot be added to a blueprint once it is registered.
     api = Blueprint("data_pipeline_api", __name__, url_prefix=API_PREFIX)
     api.before_request(auth.require_token)
+    # Only the query parameters the OpenAPI document declares for the route (400 otherwise).
+    api.before_request(openapi.check_query_string)
     for child in CHILDREN:
         api.register_blueprint(child)
     # "//" must reach the routes (and be refused there as a path) rather than be answered
@@ -58,6 +61,7 @@ def register(app: Flask, config: Config, runtime: Runtime) -> None:
     app.url_map.merge_slashes = False
     app.register_blueprint(api)
     metrics.install(app, runtime.store)
+    cors.install(app, config.cors_allowed_origins)
     app.extensions["data_pipeline_callers"] = auth.parse_tokens(config.api_tokens, config.api_token)
     # The API starts no executor itself: it queues runs for the workers (its own embedded
     # one, unless --no-worker) and stops executors on this host when a task is cancelled.

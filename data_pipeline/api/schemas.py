@@ -4,11 +4,11 @@ from them, so what is documented is what is validated and returned."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from data_pipeline.tasks.models import STEP_NAMES
+from data_pipeline.tasks.models import STEP_NAMES, ExecutionStatus, StepStatus, TaskStatus
 from data_pipeline.workflow.params import WorkflowParams
 
 StepName = Literal["ddl_generation", "qa_generation", "sql_validation", "training_load"]
@@ -20,7 +20,8 @@ class _Request(BaseModel):
 
 
 class _Query(BaseModel):
-    # Query strings may carry other keys (access_token, cache busters): ignored.
+    # Unknown and repeated parameters are refused before a route runs (by what the OpenAPI
+    # document declares: openapi.check_query_string); access_token and "_" pass through.
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
 
@@ -92,15 +93,30 @@ class TableListRequest(_Request):
 PG_BIGINT_MAX = 2**63 - 1  # the largest id a bigint column holds
 
 
+StatusFilter = Literal[
+    "pending", "queued", "running", "completed", "partial_completed", "failed", "cancelled",
+    "in_progress",
+]  # fmt: skip
+assert set(StatusFilter.__args__) == {s.value for s in TaskStatus} | {"in_progress"}  # type: ignore[attr-defined]
+Creator = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,49}$")]
+
+
 class TaskListQuery(_Query):
+    """Filters of ``GET /tasks``; ``status``, ``created_by``, ``db_name`` and ``task_type`` may
+    be repeated (``?status=completed&status=failed``: either)."""
+
     limit: int = Field(default=20, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=10_000_000)
-    status: str | None = Field(default=None, max_length=20)
-    created_by: str | None = Field(
-        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,49}$", description="who created it"
+    status: list[StatusFilter] | None = Field(
+        default=None, max_length=10, description="in_progress means running"
     )
-    db_name: str | None = Field(default=None, max_length=100)
-    task_type: str | None = Field(default=None, max_length=50)
+    created_by: list[Creator] | None = Field(
+        default=None, max_length=20, description="who created it"
+    )
+    db_name: list[Annotated[str, Field(max_length=100)]] | None = Field(default=None, max_length=20)
+    task_type: list[Annotated[str, Field(max_length=50)]] | None = Field(
+        default=None, max_length=10
+    )
     q: str | None = Field(default=None, max_length=200)
     sort: Literal[
         "created_at", "started_at", "completed_at", "updated_at", "status", "task_name",
@@ -156,7 +172,7 @@ class StepDetail(_Response):
     step: StepName
     number: int
     title: str
-    status: str
+    status: StepStatus
     started_at: datetime | None = None
     completed_at: datetime | None = None
     duration: float | None = Field(default=None, description="seconds")
@@ -170,10 +186,10 @@ class TaskSummary(_Response):
     id: str
     task_name: str | None = None
     task_type: str
-    status: str
+    status: TaskStatus
     progress: int
     current_step: str | None = None
-    step_status: dict[str, str]
+    step_status: dict[str, StepStatus]
     created_at: datetime | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
@@ -212,7 +228,7 @@ class TaskPage(_Response):
 
 class CreateTaskResponse(_Response):
     task_id: str
-    status: str
+    status: TaskStatus
     created: bool = Field(description="false when an Idempotency-Key named an earlier task")
     output_directory: str | None = None
     executor_pid: int | None = None
@@ -222,20 +238,21 @@ class CreateTaskResponse(_Response):
 
 class ExecuteResponse(_Response):
     task_id: str
-    status: str
+    status: TaskStatus
     execution_mode: str
     steps: list[StepName]
     execution_id: str | None = Field(
         description="id of the run's first execution (null if the executor had not recorded "
         "it within 3 s: see /executions)"
     )
-    executor_pid: int
+    executor_pid: int | None = Field(description="null while the run waits in the queue")
+    queue_position: int | None = None
     links: Links
 
 
 class CancelResponse(_Response):
     task_id: str
-    status: str
+    status: TaskStatus
     executor_pid: int | None = None
     grace_seconds: float
 
@@ -243,7 +260,7 @@ class CancelResponse(_Response):
 class Execution(_Response):
     execution_id: str
     step: str
-    status: str
+    status: ExecutionStatus
     started_at: datetime | None = None
     completed_at: datetime | None = None
     duration: float | None = None
@@ -363,9 +380,26 @@ class SourceTables(_Response):
     count: int
 
 
+class FieldError(BaseModel):
+    """One problem of a 400: the field (a body path such as ``parameters.table_list[1]``, a
+    query parameter, a header such as ``Idempotency-Key``, a path part, or ``body`` /
+    ``request`` for the whole) and what is wrong with it."""
+
+    model_config = ConfigDict(extra="allow")
+    field: str
+    message: str
+
+
+class ErrorDetails(BaseModel):
+    """``fields`` is always there on a 400; other keys depend on the error."""
+
+    model_config = ConfigDict(extra="allow")
+    fields: list[FieldError] | None = None
+
+
 class ErrorBody(BaseModel):
-    type: str
-    details: dict[str, Any] = Field(default_factory=dict)
+    type: str = Field(description="invalid_input, unauthorized, forbidden, not_found, conflict, …")
+    details: ErrorDetails = Field(default_factory=ErrorDetails)
 
 
 class Envelope(BaseModel):
@@ -376,3 +410,11 @@ class Envelope(BaseModel):
     message: str
     data: Any = None
     error: ErrorBody | None = None
+
+
+class ErrorEnvelope(Envelope):
+    """A refused or failed request (``success`` false, ``data`` null)."""
+
+    success: Literal[False] = False
+    data: None = None
+    error: ErrorBody

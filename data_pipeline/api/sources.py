@@ -46,7 +46,10 @@ def list_sources():
 def source_tables(name: str):
     """Tables of a named source: schema, name, comment, estimated rows (read only)."""
     if not SOURCE_NAME.match(name):
-        raise InvalidInput("invalid source name", details={"source": name[:64]})
+        raise InvalidInput(
+            "invalid source name",
+            details={"source": name[:64], "fields": [{"field": "name", "message": "malformed"}]},
+        )
     cfg = config()
     if name not in cfg.data_sources:
         raise NotFound(f"unknown source {name!r}", details={"known": source_names(cfg)})

@@ -255,8 +255,8 @@ def _created_answer(task: Task, *, created: bool, pid: int | None):
 def list_tasks():
     """Tasks, newest first by default, with filters and the total count."""
     args = query_args(schemas.TaskListQuery)
-    if args.created_by is not None:
-        _check_creator(args.created_by)
+    for name in args.created_by or []:
+        _check_creator(name)
     tasks, total = store().list_tasks(**args.model_dump(), summary=True)
     queued = any(t.status == TaskStatus.QUEUED for t in tasks)
     positions = store().queue_positions() if queued else {}
@@ -287,10 +287,10 @@ def _check_creator(name: str) -> None:
 
 @bp.get("/tasks/active")
 def active_tasks():
-    """The running task(s), or null when none runs."""
+    """The running tasks: always a list (empty when none runs)."""
     tasks = store().active_tasks()
     if not tasks:
-        return ok(None, "no task is running")
+        return ok([], "no task is running")
     return ok([serializers.task_summary(t) for t in tasks], f"{len(tasks)} task(s) running")
 
 

@@ -92,6 +92,14 @@ def assert_json_error(response, *statuses):
     assert data["success"] is False and data["code"] == response.status_code
     assert isinstance(data["message"], str) and data["message"]
     assert "Traceback" not in body and "<html" not in body.lower()
+    if response.status_code == 400:  # one shape for every 400: fields [{field, message}]
+        fields = data["error"]["details"]["fields"]
+        assert fields and all(
+            isinstance(f["field"], str) and f["field"] and isinstance(f["message"], str)
+            for f in fields
+        ), data
+    if response.status_code == 405:
+        assert response.headers["Allow"], "a 405 says which methods the resource has"
     return data
 
 
@@ -187,7 +195,9 @@ def test_create_body_errors(setup):
     assert_json_error(post({"parameters": ok_params}, headers={"Idempotency-Key": "k" * 201}), 400)
     assert_json_error(post({"parameters": ok_params}, headers={"Idempotency-Key": "a b"}), 400)
     # Wrong method on a known path: JSON 405.
-    assert_json_error(client.put(url, json={}), 405)
+    r = client.put(url, json={})
+    assert_json_error(r, 405)
+    assert set(r.headers["Allow"].split(", ")) >= {"GET", "POST"}
     assert_json_error(client.get(f"{API}/no/such/route"), 404)
 
 

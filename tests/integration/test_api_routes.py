@@ -92,7 +92,25 @@ def test_create_detail_list_and_idempotency(client, app):
     r = client.get(f"{API}/tasks?sort=task_name&order=asc")
     names = [t["task_name"] for t in r.json["data"]["items"]]
     assert names == sorted(names, key=lambda n: (n is None, n))
-    assert client.get(f"{API}/tasks/active").json["data"] is None
+    assert client.get(f"{API}/tasks/active").json["data"] == []  # always a list
+    # Repeated filter values: a task with any of them; single-valued ones refused, as are
+    # parameters the route does not take (access_token and the cache buster "_" pass).
+    store = app.extensions["data_pipeline"].store
+    store.cancel_task(first["task_id"], "stopped")
+    r = client.get(f"{API}/tasks?status=cancelled&status=failed")
+    assert [t["task_id"] for t in r.json["data"]["items"]] == [first["task_id"]]
+    r = client.get(f"{API}/tasks?status=cancelled&status=pending&_=1712345678")
+    assert r.status_code == 200 and r.json["data"]["total"] == 3
+    r = client.get(f"{API}/tasks?limit=2&limit=3")
+    assert r.status_code == 400
+    assert r.json["error"]["details"]["fields"] == [
+        {"field": "limit", "message": "given more than once"}
+    ]
+    r = client.get(f"{API}/tasks?stauts=failed&access_token=x")
+    assert r.status_code == 400 and "stauts" in r.json["message"]
+    assert r.json["error"]["details"]["fields"][0]["field"] == "stauts"
+    r = client.get(f"{API}/tasks/{first['task_id']}?verbose=1")
+    assert r.status_code == 400 and r.json["error"]["details"]["fields"][0]["field"] == "verbose"
 
 
 def test_table_list_inline_upload_and_get(client, config):

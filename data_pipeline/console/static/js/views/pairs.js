@@ -124,10 +124,14 @@ export function renderPairs(view, { params: [taskId], query }) {
 
   // ---- loading --------------------------------------------------------------------------
 
-  function syncHash() {
+  function filterString() {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(filters)) if (v) params.set(k, v);
-    const qs = params.toString();
+    return params.toString();
+  }
+
+  function syncHash() {
+    const qs = filterString();
     window.history.replaceState(null, "", `#/tasks/${encodeURIComponent(taskId)}/pairs${qs ? `?${qs}` : ""}`);
   }
 
@@ -145,9 +149,10 @@ export function renderPairs(view, { params: [taskId], query }) {
 
   async function load() {
     try {
+      const asked = filterString();
       const answer = await get(base, filters);
       if (!alive) return;
-      data = answer;
+      data = { ...answer, filters: asked }; // the filters this list answers (the query string)
       renderCounts();
       renderTables();
       renderList();
@@ -171,7 +176,7 @@ export function renderPairs(view, { params: [taskId], query }) {
     try {
       const answer = await get(base, filters);
       if (!alive) return;
-      data = { ...answer, pairs: data ? data.pairs : answer.pairs };
+      data = { ...answer, pairs: data ? data.pairs : answer.pairs, filters: data ? data.filters : "" };
       renderCounts();
       renderTables();
     } catch {
@@ -251,6 +256,7 @@ export function renderPairs(view, { params: [taskId], query }) {
 
   function renderList() {
     const pairs = data.pairs || [];
+    list.dataset.filters = data.filters || "";
     const total = (data.counts && data.counts.total) || 0;
     shownNote.textContent = `${pairs.length} of ${total} shown`;
     for (const id of [...selected]) if (!pairs.some((p) => p.id === id)) selected.delete(id);
@@ -318,7 +324,7 @@ export function renderPairs(view, { params: [taskId], query }) {
         class: "pair-approve",
         checked: Boolean(p.approved),
         disabled: busy,
-        "aria-label": `Approve pair ${p.index ?? ""}`.trim(),
+        "aria-label": `Approve pair #${(p.index ?? 0) + 1}`,
       });
       approveBox.addEventListener("change", () => approveOne(p, approveBox, card));
       actions.append(
@@ -332,7 +338,7 @@ export function renderPairs(view, { params: [taskId], query }) {
     }
 
     const selectBox = writable
-      ? h("input", { type: "checkbox", class: "pair-select", checked: selected.has(p.id), "aria-label": `Select pair ${p.index ?? ""}`.trim() })
+      ? h("input", { type: "checkbox", class: "pair-select", checked: selected.has(p.id), "aria-label": `Select pair #${(p.index ?? 0) + 1}` })
       : null;
     if (selectBox) {
       selectBox.addEventListener("change", () => {
