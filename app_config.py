@@ -34,7 +34,25 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
-PROJECT_ROOT = Path(__file__).resolve().parent
+PROJECT_ROOT = Path(__file__).resolve().parent  # where the code is (site-packages when installed)
+# A source checkout keeps its data beside the code (./var, ./data_pipeline/training_data, .env);
+# an installed package (pip install) keeps it under the current directory: ./var/pgdata,
+# ./var/log/server.log, ./var/training_data, and reads ./.env.
+SOURCE_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "sql").is_dir()
+
+
+def home_dir() -> Path:
+    """The folder the default data paths and ``.env`` are relative to: the project root in a
+    source checkout, the current directory for an installed package."""
+    return PROJECT_ROOT if SOURCE_CHECKOUT else Path.cwd().resolve()
+
+
+def _default_data_root() -> Path:
+    if SOURCE_CHECKOUT:
+        return PROJECT_ROOT / "data_pipeline" / "training_data"
+    return home_dir() / "var" / "training_data"
+
+
 DEMO_SOURCE_URL = "embedded:demo_business"
 SOURCE_ENV = re.compile(r"^SOURCE_([A-Z0-9_]+)_URL$", re.IGNORECASE)
 _SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -74,11 +92,11 @@ class Config(BaseSettings):
 
     # Pipeline database (task tables + vectors). None -> embedded PostgreSQL.
     pipeline_database_url: str | None = None
-    embedded_pg_dir: Path = PROJECT_ROOT / "var" / "pgdata"
+    embedded_pg_dir: Path = Field(default_factory=lambda: home_dir() / "var" / "pgdata")
     # Training-data store; None -> the pipeline database.
     vector_database_url: str | None = None
     data_root: Path = Field(
-        PROJECT_ROOT / "data_pipeline" / "training_data", validation_alias="DATA_PIPELINE_ROOT"
+        default_factory=_default_data_root, validation_alias="DATA_PIPELINE_ROOT"
     )
     # Named business databases: name -> DSN (or DEMO_SOURCE_URL for the bundled demo). Read
     # from DATA_SOURCES (JSON) and SOURCE_<NAME>_URL variables.
@@ -96,6 +114,9 @@ class Config(BaseSettings):
     api_token: str | None = Field(None, validation_alias="DATA_PIPELINE_API_TOKEN")
     # Callers by token: JSON {"name": {"sha256": "<hex>", "role": "viewer|operator|admin"}}.
     api_tokens: str = ""
+    # Browser origins that may call the API from another origin (CORS), comma separated
+    # (https://ui.example.com); empty: no CORS headers at all.
+    cors_allowed_origins: str = ""
     server_threads: int = 32
     # Open connections at most (idle ones included), and how long an idle one is kept.
     server_connection_limit: int = 512
@@ -114,9 +135,6 @@ class Config(BaseSettings):
     worker_concurrency: int | None = Field(default=None, ge=1)
     # A run lost with its worker (host gone) is queued again this many times, else failed.
     retry_lost_runs: int = Field(default=0, ge=0, le=5)
-    # Browser origins that may call the API from another origin (CORS), comma separated
-    # (https://ui.example.com); empty: no CORS headers at all.
-    cors_allowed_origins: str = ""
     task_timeout_hours: float = 2.0
     heartbeat_interval_seconds: float = 10.0
     heartbeat_timeout_seconds: float = 60.0
@@ -139,7 +157,7 @@ class Config(BaseSettings):
     max_download_file_size: int = 100 * 1024 * 1024
     log_level: str = "INFO"
     # The operator's log: what callers must not read (why a source connection failed, ...).
-    server_log_file: Path = PROJECT_ROOT / "var" / "log" / "server.log"
+    server_log_file: Path = Field(default_factory=lambda: home_dir() / "var" / "log" / "server.log")
 
     # LLM: unset base URL -> built-in rule-based provider.
     llm_base_url: str | None = None
@@ -199,9 +217,9 @@ class Config(BaseSettings):
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Config:
         """The configuration from environment variables (``env``, default ``os.environ``,
-        plus the project's ``.env`` file unless ``dotenv`` is false)."""
+        plus the ``.env`` file of :func:`home_dir` unless ``dotenv`` is false)."""
         environ = dict(os.environ if env is None else env)
-        path = PROJECT_ROOT / ".env"
+        path = home_dir() / ".env"
         if dotenv and env is None and path.is_file():
             from_file = {k: v for k, v in dotenv_values(path).items() if v is not None}
             environ = {**from_file, **environ}

@@ -48,8 +48,8 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     return app
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the Data Pipeline API service.")
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Run the Data Pipeline API service.")
     parser.add_argument("--host", help="interface to bind (default from DATA_PIPELINE_HOST)")
     parser.add_argument("--port", type=int, help="port (default from DATA_PIPELINE_PORT)")
     parser.add_argument(

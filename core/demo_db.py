@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import make_dsn, parse_dsn
 
+from core.sql_queries import SQL_DIR as QUERIES_SQL_DIR
+
 logger = logging.getLogger(__name__)
 
 DEMO_DB_NAME = "demo_business"
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "demo"
+SQL_DIR = QUERIES_SQL_DIR / "demo"
 SCHEMA_FILE = SQL_DIR / "schema.sql"
 DATA_FILE = SQL_DIR / "data.sql"
 

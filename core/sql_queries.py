@@ -13,7 +13,16 @@ import functools
 import re
 from pathlib import Path
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+def _sql_dir() -> Path:
+    """``sql/`` at the top of a source checkout; ``core/sql`` in an installed package (the
+    wheel ships the folder there, see pyproject.toml)."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "sql"
+    return packaged if (packaged / "migrations").is_dir() else here.parent / "sql"
+
+
+SQL_DIR = _sql_dir()
 NAMED_QUERY_DIRS = ("queries", "catalog", "vector")
 _NAME_LINE = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 

@@ -11,9 +11,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from core.errors import InvalidInput, SourceUnavailable
+from core.errors import InvalidInput
 from core.secrets import mask_secrets
-from data_pipeline.ddl_generation.table_check import describe_problems, unusable_tables
 from data_pipeline.schema.table_list import TableListError, parse_table_list
 from data_pipeline.sources.registry import database_name, resolve_source
 from data_pipeline.tasks.models import STEP_NAMES, Task
@@ -135,9 +134,9 @@ def build_params(
     table_names: list[str] | None,
     pipeline_dsn: str | None,
     config,
-) -> tuple[WorkflowParams, str]:
-    """The run's parameters (an existing task's, overridden by the options given) and the
-    business database's name. Raises UsageError with a readable message."""
+) -> tuple[WorkflowParams, str, str]:
+    """The run's parameters (an existing task's, overridden by the options given), the
+    business database's name and DSN. Raises UsageError with a readable message."""
     merged = dict(existing.parameters) if existing is not None else {}
     merged.update(_overrides(args, table_names))
     try:
@@ -151,20 +150,7 @@ def build_params(
         raise UsageError(f"--db-connection: {mask_secrets(exc.message)}") from None
     if _runs_step_one(params) and not _has_table_list(params, args, existing, table_names):
         raise UsageError("--table-list is required to run step 1 (ddl_generation)")
-    if table_names and _runs_step_one(params):
-        _check_tables_exist(source, table_names)
-    return params, db_name
-
-
-def _check_tables_exist(source_dsn: str, names: list[str]) -> None:
-    """Exit 2 before any work when a listed table is not there (an unreachable source is
-    left for the run to report, as it would be without this check)."""
-    try:
-        problems = unusable_tables(source_dsn, names)
-    except SourceUnavailable:
-        return
-    if problems:
-        raise UsageError("--table-list: " + mask_secrets(describe_problems(problems)))
+    return params, db_name, source
 
 
 def _runs_step_one(params: WorkflowParams) -> bool:

@@ -1,12 +1,16 @@
 """A one-line live progress bar for the command line, redrawn in place with ``\\r``.
 
-Only drawn when the stream is a terminal; log lines printed meanwhile go above the bar
-(:meth:`ProgressDisplay.log_handler`), so the two never garble each other.
+Only drawn when the stream is a terminal. Whatever is written to stderr meanwhile (log records
+of any handler, warnings, messages) goes above the bar: :meth:`ProgressDisplay.guard_stderr`
+takes the bar off its line before the text and draws it again after a full line, so a record
+never lands on the bar's line (``[####----]  40%  step 2/4 ...some record``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
 import sys
 import threading
@@ -72,9 +76,19 @@ class ProgressDisplay:
             if percent == self._last[1] and now - self._last[0] < self.min_interval:
                 return
             self._last = (now, percent)
-            columns = shutil.get_terminal_size((100, 20)).columns
-            self._line = render(percent, step, note, columns)
+            self._line = render(percent, step, note, self.columns())
             self._draw()
+
+    def columns(self) -> int:
+        """The terminal's width: ``COLUMNS``, else the bar's stream's, else 100."""
+        with contextlib.suppress(ValueError, KeyError):
+            if int(os.environ["COLUMNS"]) > 0:
+                return int(os.environ["COLUMNS"])
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            size = os.get_terminal_size(self.stream.fileno()).columns
+            if size > 0:
+                return size
+        return shutil.get_terminal_size((100, 20)).columns
 
     def _draw(self) -> None:
         self.stream.write(_CLEAR_LINE + self._line)
@@ -104,7 +118,47 @@ class ProgressDisplay:
 
     def log_handler(self, stream=None) -> logging.Handler:
         """A console handler that prints records above the bar."""
-        return _AboveTheBar(self, stream or sys.stderr)
+        stream = stream or sys.stderr
+        if isinstance(stream, _ClearsTheBar):  # the stream does it already
+            return logging.StreamHandler(stream)
+        return _AboveTheBar(self, stream)
+
+    @contextlib.contextmanager
+    def guard_stderr(self):
+        """While active, ``sys.stderr`` takes the bar off its line before each write."""
+        saved = sys.stderr
+        sys.stderr = _ClearsTheBar(self, saved)
+        try:
+            yield sys.stderr
+        finally:
+            sys.stderr = saved
+
+
+class _ClearsTheBar:
+    """A text stream in front of ``raw`` that keeps the display's bar off its lines."""
+
+    def __init__(self, display: ProgressDisplay, raw):
+        self._display, self._raw = display, raw
+        self._mid_line = False
+
+    def write(self, text: str) -> int:
+        if not text:
+            return 0
+        with self._display._lock:
+            if not self._mid_line:
+                self._display.clear()
+            written = self._raw.write(text)
+            self._mid_line = not text.endswith("\n")
+            if not self._mid_line:
+                self._raw.flush()
+                self._display.restore()
+        return written
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self._raw, name)
 
 
 class _AboveTheBar(logging.StreamHandler):

@@ -1,21 +1,23 @@
-"""The workflow's command line, ``python data_pipeline/schema_workflow.py`` (SPEC §9).
+"""The workflow's command line, ``data-pipeline run`` or
+``python data_pipeline/schema_workflow.py`` (SPEC §9).
 
 Tracked runs (the default) are tasks like the API's, with ``created_by = manual``; with
 ``--no-db-tracking`` nothing is written to the task tables and the files go straight into
-``--output-dir``. Exit codes: 0 success, 1 failure, 2 bad arguments, 130 interrupted.
+``--output-dir``. ``--json`` prints the run's report on stdout (and nothing else there),
+``--quiet`` only warnings and errors. Exit codes: 0 success, 1 failure (a step failed, the
+business database cannot be reached), 2 bad arguments, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import logging
 import sys
-from datetime import datetime
-from pathlib import Path
 
 from app_config import Config, ConfigError
-from core.errors import InvalidInput, PipelineError
-from core.files import write_text_atomic
+from core.errors import InvalidInput, PipelineError, SourceUnavailable
 from core.secrets import mask_secrets
 from core.task_logging import (
     CONSOLE_FORMAT,
@@ -24,23 +26,16 @@ from core.task_logging import (
     configure_logging,
     configure_server_log,
 )
+from data_pipeline import __version__
 from data_pipeline.cli.arguments import UsageError, build_params, read_table_list
 from data_pipeline.cli.interrupt import InterruptHandler, exit_now
 from data_pipeline.cli.progress import ProgressDisplay
-from data_pipeline.runs.tracked import (
-    EXIT_CANCELLED,
-    EXIT_FAILED,
-    EXIT_USAGE,
-    RunNotClaimed,
-    exit_code,
-    run_tracked,
-)
+from data_pipeline.runs.tracked import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE, exit_code
 from data_pipeline.sources.registry import is_demo_source
-from data_pipeline.tasks.models import STEP_NAMES, make_task_id, validate_task_id
+from data_pipeline.tasks.models import STEP_NAMES, validate_task_id
 from data_pipeline.tasks.runtime import open_runtime
-from data_pipeline.workflow.orchestrator import SchemaWorkflowOrchestrator
-from data_pipeline.workflow.plan import plan_run
-from data_pipeline.workflow.report import TABLE_LIST_FILE, summary_numbers
+from data_pipeline.workflow.report import summary_numbers
+from data_pipeline.workflow.run import check_source, run_new_or_existing, run_untracked
 
 logger = logging.getLogger("data_pipeline.schema_workflow")
 
@@ -50,19 +45,18 @@ steps: 1 ddl_generation, 2 qa_generation, 3 sql_validation, 4 training_load
 exit codes: 0 success, 1 a step failed, 2 bad arguments, 130 interrupted (Ctrl-C)
 
 examples:
-  python data_pipeline/schema_workflow.py --db-connection source:demo \\
+  data-pipeline run --db-connection source:demo \\
       --table-list tables.txt --business-context "高速公路服务区管理系统"
-  python data_pipeline/schema_workflow.py --task-id manual_20250101_120000 \\
-      --execution-mode single --single-step 4
-  python data_pipeline/schema_workflow.py --no-db-tracking --output-dir ./out \\
+  data-pipeline run --task-id manual_20250101_120000 --single-step 4
+  data-pipeline run --json --no-db-tracking --output-dir ./out \\
       --db-connection postgresql://reader@localhost/sales --table-list tables.txt \\
       --business-context "sales analytics" --execution-mode single --single-step 1
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="schema_workflow.py",
+        prog=prog or "schema_workflow.py",
         description="Generate Text-to-SQL training data from a PostgreSQL database "
         "(DDL, table docs, validated question-SQL pairs, pgvector vectors).",
         epilog=EPILOG,
@@ -89,40 +83,67 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backup-vector-tables", action="store_true", default=None)
     p.add_argument("--truncate-vector-tables", action="store_true", default=None)
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="no progress bar, no summary: only warnings and errors (stderr)",
+    )  # fmt: skip
+    out.add_argument(
+        "--json", action="store_true",
+        help="print the run's report as JSON on stdout (and nothing else there)",
+    )  # fmt: skip
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)  # exits 2 on unknown or malformed options
-    display = ProgressDisplay(sys.stdout)
-    _configure_console(args.verbose, display)
-    interrupt = InterruptHandler().install()
-    code = _main(args, display)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)  # exits 2 on unknown or malformed options
+    prog = prog or "schema_workflow.py"
+    stdout = sys.stdout
+    # The bar goes where the report does not: stderr with --json; none with --quiet.
+    bar = sys.stderr if args.json else stdout
+    display = ProgressDisplay(bar, enabled=False if args.quiet else None)
+    with contextlib.ExitStack() as stack:
+        if display.enabled:  # anything written to stderr clears the bar first
+            stack.enter_context(display.guard_stderr())
+        if args.json:  # stray prints of any library go to stderr: stdout is the report's
+            stack.enter_context(contextlib.redirect_stdout(sys.stderr))
+        _configure_console(args, display)
+        interrupt = InterruptHandler().install()
+        code, report = _main(args, display, prog)
+    if report is not None:
+        print(json.dumps(report, ensure_ascii=False, indent=2) if args.json
+              else format_summary(report), file=stdout, flush=True)  # fmt: skip
     if interrupt.interrupted:
         # The outcome is recorded: LLM calls still in flight in other threads are abandoned.
         exit_now(code)
     return code
 
 
-def _main(args: argparse.Namespace, display: ProgressDisplay) -> int:
+def _main(args: argparse.Namespace, display: ProgressDisplay, prog: str) -> tuple[int, dict | None]:
     try:
-        return _run(args, display)
+        report = _run(args, display)
     except UsageError as exc:
         display.finish()
-        print(f"schema_workflow.py: error: {mask_secrets(str(exc))}", file=sys.stderr)
-        return EXIT_USAGE
+        print(f"{prog}: error: {mask_secrets(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE, None
     except KeyboardInterrupt:
         display.finish()
         print("interrupted", file=sys.stderr)
-        return EXIT_CANCELLED
+        return EXIT_CANCELLED, None
     except PipelineError as exc:
         display.finish()
-        print(f"schema_workflow.py: {mask_secrets(exc.message)}", file=sys.stderr)
-        return EXIT_FAILED
+        print(f"{prog}: {mask_secrets(exc.message)}", file=sys.stderr)
+        return EXIT_FAILED, None
+    display.update(100 if report["status"] in ("completed", "partial_completed") else 0)
+    display.finish()
+    if args.quiet:
+        return exit_code(report), None
+    return exit_code(report), report
 
 
-def _configure_console(verbose: int, display: ProgressDisplay) -> None:
-    level = logging.DEBUG if verbose else logging.INFO
+def _configure_console(args: argparse.Namespace, display: ProgressDisplay) -> None:
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     configure_logging(level, console=False)
     handler = display.log_handler() if display.enabled else logging.StreamHandler(sys.stderr)
     handler.setFormatter(MaskingFormatter(CONSOLE_FORMAT))
@@ -135,7 +156,7 @@ def _configure_console(verbose: int, display: ProgressDisplay) -> None:
     configure_server_log(None, console=True)
 
 
-def _run(args: argparse.Namespace, display: ProgressDisplay) -> int:
+def _run(args: argparse.Namespace, display: ProgressDisplay) -> dict:
     try:
         config = Config.from_env()
         if args.task_id:
@@ -150,81 +171,36 @@ def _run(args: argparse.Namespace, display: ProgressDisplay) -> int:
         runtime = open_runtime(config)
     try:
         existing = runtime.store.get_task(args.task_id) if tracked and args.task_id else None
+        if tracked and args.task_id and existing is None and not args.db_connection:
+            raise UsageError(
+                f"no task {args.task_id} (give --db-connection … to create one with this id)"
+            )
         pipeline = runtime.pipeline_dsn if runtime else None
-        params, db_name = build_params(args, existing, table_names, pipeline, config)
-        if tracked:
-            return _tracked(args, config, runtime, existing, params, db_name, table_text, display)
-        return _untracked(args, config, runtime, params, table_text, display)
+        params, db_name, source = build_params(args, existing, table_names, pipeline, config)
+        try:  # before anything is created: a refused connection leaves no task nor folder
+            check_source(source, params, table_names if table_text is not None else None)
+        except InvalidInput as exc:
+            raise UsageError(f"--table-list: {mask_secrets(exc.message)}") from None
+        except SourceUnavailable as exc:
+            raise PipelineError(f"{mask_secrets(exc.message)}; nothing was started") from None
+        progress = display.update if display.enabled else None
+        if not tracked:
+            return run_untracked(
+                config, runtime, params, table_text, task_id=args.task_id,
+                output_dir=args.output_dir, progress=progress,
+            )  # fmt: skip
+
+        def claimed(task, task_dir) -> None:
+            if not args.quiet:
+                print(f"task {task.id}: folder {task_dir}", file=sys.stderr)
+
+        return run_new_or_existing(
+            runtime, existing, params, table_text, db_name=db_name, task_id=args.task_id,
+            output_dir=args.output_dir, progress=progress, on_claimed=claimed,
+        )  # fmt: skip
     finally:
         if runtime is not None:
             runtime.close()
-
-
-def _untracked(args, config, runtime, params, table_text, display) -> int:
-    task_id = args.task_id or make_task_id("manual", datetime.now())
-    task_dir = Path(args.output_dir).resolve() if args.output_dir else config.data_root / task_id
-    task_dir.mkdir(parents=True, exist_ok=True)
-    if table_text is not None:
-        write_text_atomic(task_dir / TABLE_LIST_FILE, table_text)
-    report = SchemaWorkflowOrchestrator(
-        config,
-        params,
-        task_dir,
-        progress_display=display.update if display.enabled else None,
-        pipeline_dsn=runtime.pipeline_dsn if runtime else None,
-    ).run()
-    return _summarise(report, display)
-
-
-def _tracked(args, config, runtime, existing, params, db_name, table_text, display) -> int:
-    store = runtime.store
-    parameters = params.model_dump(exclude_none=True)
-    if existing is not None:
-        task = existing
-        if args.output_dir:
-            logger.warning("--output-dir ignored: task %s keeps its folder", task.id)
-        if parameters != task.parameters:
-            task = store.update_parameters(task.id, parameters)
-    else:
-        root = Path(args.output_dir).resolve() if args.output_dir else config.data_root
-        task, _ = store.create_task(
-            parameters=parameters,
-            data_root=root,
-            task_name=f"schema_workflow on {db_name}",
-            created_by="manual",
-            db_name=db_name,
-            business_context=params.business_context,
-            task_id=args.task_id,
-        )
-    # A re-run step sends the steps after it back to pending, as the API's execute does.
-    store.start_run(task.id, steps=plan_run(params).reset_steps())
-
-    def claimed(task, task_dir: Path, logs) -> None:
-        if table_text is not None:
-            write_text_atomic(task_dir / TABLE_LIST_FILE, table_text)
-        print(f"task {task.id}: folder {task_dir}", file=sys.stderr)
-
-    try:
-        report = run_tracked(
-            runtime,
-            task.id,
-            lambda _task: params,
-            who="command line",
-            on_claimed=claimed,
-            progress_display=display.update if display.enabled else None,
-        )
-    except RunNotClaimed:
-        raise PipelineError(
-            f"task {task.id} was taken over or cancelled before it started"
-        ) from None
-    return _summarise(report, display)
-
-
-def _summarise(report: dict, display: ProgressDisplay) -> int:
-    display.update(100 if report["status"] in ("completed", "partial_completed") else 0)
-    display.finish()
-    print(format_summary(report))
-    return exit_code(report)
 
 
 def format_summary(report: dict) -> str:

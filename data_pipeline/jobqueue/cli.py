@@ -15,9 +15,9 @@ from data_pipeline.tasks.runtime import open_runtime
 logger = logging.getLogger("data_pipeline.worker")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m data_pipeline.worker",
+        prog=prog or "python -m data_pipeline.worker",
         description="Run a worker: take queued task runs and start their executors.",
     )
     parser.add_argument(

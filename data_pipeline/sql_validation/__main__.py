@@ -25,9 +25,9 @@ from data_pipeline.sql_validation.runner import ValidationSettings, load_pairs, 
 from data_pipeline.tasks.runtime import load_demo_source, pipeline_dsn
 
 
-def _parser(config: Config) -> argparse.ArgumentParser:
+def _parser(config: Config, prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m data_pipeline.sql_validation",
+        prog=prog or "python -m data_pipeline.sql_validation",
         description="Validate the SQL of a question-SQL pair file against a PostgreSQL "
         "database (read only).",
     )
@@ -61,13 +61,13 @@ def _resolve(config: Config, spec: str) -> str:
     return resolve_source(config, None, spec)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     try:
         config = Config.from_env()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    args = _parser(config).parse_args(argv)  # exits 2 on bad options
+    args = _parser(config, prog).parse_args(argv)  # exits 2 on bad options
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -28,9 +28,9 @@ from data_pipeline.training_load.vector_store import SearchHit, TrainingStore
 logger = logging.getLogger(__name__)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m data_pipeline.training_load.search",
+        prog=prog or "python -m data_pipeline.training_load.search",
         description="Find the training documents nearest to a question (cosine distance).",
     )
     parser.add_argument("question", help="the text to look up")
@@ -79,8 +79,8 @@ def mixed_store_message(others: dict[str, int], embedder: str) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
     if args.k < 1 or args.k > 100:
         print("error: -k must be between 1 and 100", file=sys.stderr)
         return 2

@@ -7,4 +7,6 @@
 * :mod:`.tracking` — where a run is recorded: the task tables, or nowhere;
 * :mod:`.run_logging`, :mod:`.report`, :mod:`.outputs` — the run's log handlers, progress and
   final report, and the registration of its output files.
+* :mod:`.run` — :func:`~.run.run_workflow` for Python callers (a typed result), and the source
+  check and tracked/untracked runs the command line shares with it.
 """

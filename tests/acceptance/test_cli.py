@@ -241,7 +241,7 @@ def _run_on_a_terminal(env: dict, *args: str, timeout: float = 120) -> tuple[int
     """Run the command line with a pseudo-terminal as stdout/stderr; return (code, output)."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), *args], cwd=PROJECT_ROOT, env={**env, "COLUMNS": "120"},
+        [sys.executable, str(SCRIPT), *args], cwd=PROJECT_ROOT, env={"COLUMNS": "120", **env},
         stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
     )  # fmt: skip
     os.close(slave)
@@ -295,33 +295,79 @@ def test_bad_arguments_exit_2(args, message, env, cli_dsn, tmp_path):
     assert _query(cli_dsn, "SELECT count(*) AS n FROM data_pipeline_tasks")[0]["n"] == before
 
 
-def test_unreachable_business_database_fails_with_exit_1_and_masked_password(
-    env, cli_dsn, table_list
-):
+def test_unreachable_business_database_exits_1_and_leaves_nothing_behind(env, cli_dsn, table_list):
+    """A refused connection is found before the task is created: no failed manual_ task, no
+    folder, the reason on stderr, the password masked everywhere."""
     dsn = f"postgresql://reader:{PASSWORD}@127.0.0.1:1/sales?connect_timeout=2"
+    root = Path(env["DATA_PIPELINE_ROOT"])
+    folders = set(root.iterdir()) if root.is_dir() else set()
+    tasks = len(_manual_tasks(cli_dsn))
     proc = run_cli(
         env, "--db-connection", dsn, "--table-list", str(table_list), "--business-context",
         CONTEXT_EN,
     )  # fmt: skip
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
-    [task] = [t for t in _manual_tasks(cli_dsn) if t["db_name"] == "sales"]
-    assert task["status"] == "failed" and task["error_step"] == "ddl_generation"
-    assert "step 1 (ddl_generation) failed" in task["error_message"]
-    assert "127.0.0.1" in task["error_message"]
-    assert task["step_status"]["qa_generation"] == "pending"
-    assert "failed" in proc.stdout and "ddl_generation" in proc.stdout
-    folder = Path(task["output_directory"])
-    seen = [proc.stdout, proc.stderr, task["error_message"], json.dumps(task["result"])]
-    seen += [p.read_text("utf-8", "replace") for p in folder.rglob("*") if p.is_file()]
-    seen += [
-        r["message"]
-        for r in _query(
-            cli_dsn, "SELECT message FROM data_pipeline_task_logs WHERE task_id = %s",
-            (task["id"],),
-        )
-    ]  # fmt: skip
-    assert len(seen) > 5
-    assert not [s for s in seen if PASSWORD in s]
+    assert 'business database "sales" on 127.0.0.1:1' in proc.stderr
+    assert "nothing was started" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(_manual_tasks(cli_dsn)) == tasks
+    assert (set(root.iterdir()) if root.is_dir() else set()) == folders
+    assert PASSWORD not in proc.stdout + proc.stderr
+
+
+def test_an_unknown_task_id_says_so(env, cli_dsn):
+    proc = run_cli(env, "--task-id", "manual_20990101_000000", "--single-step", "4", timeout=60)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "no task manual_20990101_000000 (give --db-connection" in proc.stderr
+    assert "is required" not in proc.stderr
+
+
+def test_json_prints_the_report_and_nothing_else_on_stdout(env, cli_dsn, table_list, tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli(
+        env, "--no-db-tracking", "--output-dir", str(out), "--db-connection", "source:demo",
+        "--table-list", str(table_list), "--business-context", CONTEXT_EN, "--single-step", "1",
+        "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report == json.loads((out / "task_result.json").read_text("utf-8"))
+    assert report["status"] == "partial_completed" and "ddl_generation" in report["steps"]
+    assert "step 1/1 ddl_generation started" in proc.stderr  # the log still goes to stderr
+
+
+def test_quiet_prints_only_warnings_and_errors(env, cli_dsn, table_list, tmp_path):
+    out = tmp_path / "out"
+    common = ["--no-db-tracking", "--output-dir", str(out), "--db-connection", "source:demo",
+              "--business-context", CONTEXT_EN, "--quiet"]  # fmt: skip
+    proc = run_cli(env, *common, "--table-list", str(table_list), "--single-step", "1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout == ""
+    levels = {line.split()[2] for line in proc.stderr.splitlines() if line.strip()}
+    assert levels <= {"WARNING", "ERROR", "CRITICAL"}, proc.stderr
+    assert any(out.glob("*.ddl"))
+    version = run_cli(env, "--version", timeout=30)
+    assert version.returncode == 0 and re.fullmatch(
+        r"schema_workflow\.py \d+\.\d+\.\d+\n", version.stdout
+    )
+
+
+def test_log_records_never_share_the_progress_bar_line(env, table_list, tmp_path):
+    """On a terminal, every record (debug ones too, the server log's) is printed on a line of
+    its own above the bar: what each line finally shows is either a bar or a record."""
+    out = tmp_path / "out"
+    code, screen = _run_on_a_terminal(
+        {**env, "COLUMNS": "70"}, "--no-db-tracking", "--output-dir", str(out),
+        "--db-connection", "source:demo", "--table-list", str(table_list),
+        "--business-context", CONTEXT_EN, "--single-step", "1", "-v",
+    )  # fmt: skip
+    assert code == 0, screen[-3000:]
+    shown = [line.rstrip("\r").split("\r\x1b[K")[-1] for line in screen.split("\n")]
+    bars = [line for line in shown if "%  step" in line or line.startswith("[#")]
+    records = [line for line in shown if re.match(r"\d{4}-\d\d-\d\d ", line)]
+    assert bars and len(records) > 10
+    bar = re.compile(r"\[[#-]{20}\]\s+\d+%(  step \d/\d \w+)?(  .*)?")
+    assert all(bar.fullmatch(line) and len(line) < 70 for line in bars), bars
+    assert not [line for line in records if "[#" in line or "%  step" in line]
 
 
 def test_ctrl_c_exits_130_and_marks_the_task_cancelled(env, cli_dsn, table_list):

@@ -29,11 +29,13 @@ def _params(*argv: str):
 
 
 def test_options_become_parameters():
-    params, db_name = _params("--start-step", "2", "--skip-steps", "4,3", "--no-modify-file")
-    assert db_name == "demo_business"
+    params, db_name, source = _params(
+        "--start-step", "2", "--skip-steps", "4,3", "--no-modify-file"
+    )
+    assert db_name == "demo_business" and source == CONFIG.data_sources["demo"]
     assert (params.start_step, params.skip_steps, params.modify_original_file) == (2, [3, 4], False)
     assert params.table_list_file == "table_list.txt" and params.table_list is None
-    params, _ = _params("--single-step", "3")
+    params, _, _ = _params("--single-step", "3")
     assert (params.execution_mode, params.single_step) == ("single", 3)
 
 
@@ -91,6 +93,31 @@ def test_progress_bar_is_redrawn_in_place_and_logs_go_above_it():
     # cleared, the line printed, the bar drawn again below it
     assert "\r\x1b[Ka log line\n\r\x1b[K[#####" in text and text.endswith("\n")
     assert not ProgressDisplay(io.StringIO()).enabled  # not a terminal: no bar
+
+
+def test_anything_written_to_stderr_goes_above_the_bar(monkeypatch):
+    """A record of any handler (the server log's, a library's) or a plain message never lands
+    on the bar's line: the guarded stderr clears the line first and redraws after it."""
+    screen = _Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    display = ProgressDisplay(screen, min_interval=0)
+    with display.guard_stderr():
+        display.update(40, "qa_generation")
+        other = logging.StreamHandler()  # made while guarded, as configure_server_log does
+        other.setFormatter(logging.Formatter("%(message)s"))
+        other.emit(logging.LogRecord("x", logging.WARNING, "f", 1, "a warning", None, None))
+        print("part", end="", file=sys.stderr)
+        print(" and the rest", file=sys.stderr)
+        assert isinstance(display.log_handler(), logging.StreamHandler)
+    assert sys.stderr is screen
+    display.finish()
+    text = screen.getvalue()
+    bar = "[########------------]  40%  step 2/4 qa_generation"
+    assert (
+        f"{bar}\r\x1b[Ka warning\n\r\x1b[K{bar}\r\x1b[Kpart and the rest\n\r\x1b[K{bar}\n" in text
+    )
+    shown = [line.split("\r\x1b[K")[-1] for line in text.split("\n")]  # what each line ends as
+    assert shown == ["a warning", "part and the rest", bar, ""]
 
 
 def test_bar_fits_the_terminal_counting_wide_characters():
