@@ -21,8 +21,11 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 import data_pipeline
+from tests.conftest import new_database
+from tests.support.server import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -106,9 +109,21 @@ def test_console_script_version_and_help(installed, outside):
     assert version.stdout.strip() == f"data-pipeline {data_pipeline.__version__}"
     usage = _run([str(script)], cwd=outside, env=_env()).stdout
     assert all(f"  {c}" in usage for c in ("run", "validate", "search", "serve", "worker"))
-    for command in ("run", "validate", "search", "serve", "worker"):
-        text = _run([str(script), command, "--help"], cwd=outside, env=_env()).stdout
-        assert f"usage: data-pipeline {command}" in text
+    text = _run([str(script), "run", "--help"], cwd=outside, env=_env()).stdout
+    assert "usage: data-pipeline run" in text and "--json" in text
+    # The other commands' help in one process (each start-up imports much of the package).
+    helps = (
+        "import contextlib, io, json; from data_pipeline.cli.main import main; out = {}\n"
+        "for c in ('validate', 'search', 'serve', 'worker'):\n"
+        "    buf = io.StringIO()\n"
+        "    with contextlib.redirect_stdout(buf), contextlib.suppress(SystemExit):\n"
+        "        main([c, '--help'])\n"
+        "    out[c] = buf.getvalue()\n"
+        "print(json.dumps(out))"
+    )
+    python = str(installed["venv"] / "bin" / "python")
+    texts = json.loads(_run([python, "-c", helps], cwd=outside, env=_env()).stdout)
+    assert all(f"usage: data-pipeline {c}" in text for c, text in texts.items()), texts
     # The code, SQL and static files come from the installed package; data defaults from here.
     probe = (
         "import json, app_config, core.sql_queries as q, data_pipeline.console as c;"
@@ -119,8 +134,7 @@ def test_console_script_version_and_help(installed, outside):
         " 'queries': len(q.all_queries())}))"
     )
     where = json.loads(
-        _run([str(installed["venv"] / "bin" / "python"), "-c", probe], cwd=outside,
-             env=_env()).stdout
+        _run([python, "-c", probe], cwd=outside, env=_env()).stdout
     )  # fmt: skip
     purelib = str(installed["purelib"])
     assert where["code"].startswith(purelib) and where["checkout"] is False
@@ -152,3 +166,40 @@ def test_an_untracked_step_one_run_from_outside_the_repository(
     assert sorted(p.name for p in out.glob("*.ddl")) == ["daily_revenue.ddl", "service_area.ddl"]
     assert (out / "task_result.json").is_file() and (out / "data_pipeline.log").is_file()
     assert not (outside / "var").exists()  # nothing else written here
+
+
+def test_the_installed_service_serves_the_api_and_the_console(
+    installed, outside, pg_admin_dsn, template_db
+):
+    """``data-pipeline serve``: migrations from the package's SQL, the console's files."""
+    port = free_port()
+    env = _env({"PIPELINE_DATABASE_URL": new_database(pg_admin_dsn, template_db),
+                "LOAD_DEMO_SOURCE": "false", "DATA_PIPELINE_PORT": str(port)})  # fmt: skip
+    log = (outside / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [str(installed["venv"] / "bin" / "data-pipeline"), "serve", "--no-worker"],
+        cwd=outside, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                ready = requests.get(f"{base}/api/v0/data_pipeline/ready", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None, (outside / "serve.log").read_text("utf-8")
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the installed service never answered")
+        assert ready.status_code == 200, ready.text
+        page = requests.get(f"{base}/", timeout=5)
+        assert page.status_code == 200 and "console" in page.text
+        script = requests.get(f"{base}/console/static/js/app.js", timeout=5)
+        assert script.status_code == 200 and "import" in script.text
+        tasks = requests.get(f"{base}/api/v0/data_pipeline/tasks", timeout=5)
+        assert tasks.status_code == 200 and tasks.json()["data"]["total"] == 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
