@@ -241,3 +241,70 @@ def test_viewer_sees_pairs_and_store_without_write_controls(
         assert errors.unexpected() == []
     finally:
         svc.stop()
+
+
+def test_add_delete_bulk_approval_and_narrow_window(service, page):
+    task_id = create_reviewable_task(
+        service, table_list=["service_area"], theme_count=1, questions_per_theme=3
+    )
+    page.goto(f"{service.base}/#/tasks/{task_id}/pairs")
+    cards = page.locator("article.pair")
+    expect(cards.first).to_be_visible()
+    n = cards.count()
+    count = lambda key: page.locator(f'[data-count="{key}"] b')  # noqa: E731
+
+    # Add a valid pair and an invalid one (kept, with its error).
+    for question, sql in (("新增：服务区一共有多少个？", "SELECT COUNT(*) FROM service_area"),
+                          ("新增：坏的 SQL", "SELECT nope FROM service_area")):  # fmt: skip
+        page.locator("#btn-add-pair").click()
+        page.fill("#add-question", question)
+        page.fill("#add-sql", sql)
+        page.locator("#add-save").click()
+        expect(page.locator("#pair-add")).to_be_hidden()
+    expect(cards).to_have_count(n + 2)
+    expect(page.locator("#pairs-msg .alert-warn")).to_contain_text("Added as invalid")
+    expect(count("total")).to_have_text(str(n + 2))
+    expect(count("invalid")).to_have_text("1")
+    added = cards.filter(has_text="新增：服务区一共有多少个？")
+    expect(added).to_have_attribute("data-state", "valid")
+    expect(added.locator(".pair-edited")).to_contain_text("added by anonymous")
+    broken = cards.filter(has_text="新增：坏的 SQL")
+    expect(broken.locator(".pair-error")).to_contain_text("nope")
+
+    # Two selected, approved together; then every valid pair; then all shown (one skipped).
+    cards.nth(0).locator("input.pair-select").check()
+    cards.nth(1).locator("input.pair-select").check()
+    expect(page.locator("#btn-approve-selected")).to_have_text("Approve selected (2)")
+    page.locator("#btn-approve-selected").click()
+    expect(count("approved")).to_have_text("2")
+    expect(page.locator("#btn-approve-selected")).to_be_disabled()
+    page.locator("#btn-approve-valid").click()
+    expect(count("approved")).to_have_text(str(n + 1))
+    page.locator("#pairs-select-all").check()
+    page.locator("#btn-approve-selected").click()
+    expect(page.locator("#pairs-msg .alert-warn")).to_contain_text("1 skipped")
+    expect(count("approved")).to_have_text(str(n + 1))
+    page.select_option("#pairs-state", "unapproved")
+    expect(cards).to_have_count(1)
+    page.select_option("#pairs-state", "")
+
+    # Delete the broken one, after a confirmation.
+    broken.locator('[data-action="delete"]').click()
+    page.locator("dialog.modal").get_by_role("button", name="Delete pair").click()
+    expect(broken).to_have_count(0)
+    expect(count("total")).to_have_text(str(n + 1))
+    expect(count("invalid")).to_have_text("0")
+
+    page.locator("#pairs-history summary").click()
+    actions = page.locator("#pairs-history tbody .badge")
+    expect(actions.first).to_have_text("delete")
+    assert {"add", "approve", "delete"} <= set(actions.all_inner_texts())
+
+    # A phone-sized window: no horizontal scrolling on either page.
+    page.set_viewport_size({"width": 390, "height": 800})
+    expect(cards.first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    page.goto(f"{service.base}/#/store")
+    expect(page.locator('[data-count="total"]')).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    assert page.errors.unexpected() == []

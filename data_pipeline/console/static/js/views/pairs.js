@@ -147,17 +147,20 @@ export function renderPairs(view, { params: [taskId], query }) {
     renderHeadActions();
   }
 
+  let loadSeq = 0; // filters change faster than answers come: only the latest is shown
+
   async function load() {
+    const mine = ++loadSeq;
     try {
       const asked = filterString();
       const answer = await get(base, filters);
-      if (!alive) return;
+      if (!alive || mine !== loadSeq) return;
       data = { ...answer, filters: asked }; // the filters this list answers (the query string)
       renderCounts();
       renderTables();
       renderList();
     } catch (err) {
-      if (!alive) return;
+      if (!alive || mine !== loadSeq) return;
       if (err instanceof ApiError && err.status === 404) {
         replaceChildren(
           list,
@@ -173,9 +176,10 @@ export function renderPairs(view, { params: [taskId], query }) {
 
   /** Counts and table names only (after a change to one pair, its card is updated in place). */
   async function refreshCounts() {
+    const seen = loadSeq;
     try {
       const answer = await get(base, filters);
-      if (!alive) return;
+      if (!alive || seen !== loadSeq) return;
       data = { ...answer, pairs: data ? data.pairs : answer.pairs, filters: data ? data.filters : "" };
       renderCounts();
       renderTables();
@@ -373,10 +377,11 @@ export function renderPairs(view, { params: [taskId], query }) {
 
   /** Question, SQL, and what the state explains (the original of a repair, the error). */
   function fillBody(body, p) {
-    const edited = p.edited_by || p.edited_at
-      ? `edited${p.edited_by ? ` by ${p.edited_by}` : ""}${p.edited_at ? ` · ${fmtTime(p.edited_at)}` : ""}`
-      : p.added_by
-        ? `added by ${p.added_by}`
+    const when = p.edited_at ? ` · ${fmtTime(p.edited_at)}` : "";
+    const edited = p.added_by
+      ? `added by ${p.added_by}${p.edited_by && p.edited_by !== p.added_by ? ` · edited by ${p.edited_by}` : ""}${when}`
+      : p.edited_by || p.edited_at
+        ? `edited${p.edited_by ? ` by ${p.edited_by}` : ""}${when}`
         : "";
     replaceChildren(
       body,

@@ -238,11 +238,14 @@ export function renderStore(view, { query }) {
 
   // ---- documents ------------------------------------------------------------------------
 
+  let docsSeq = 0; // filters change faster than answers come: only the latest is shown
+
   async function loadDocs() {
     syncHash();
+    const mine = ++docsSeq;
     try {
       const r = await get("/store/documents", { ...filters, page, page_size: PAGE_SIZE });
-      if (!alive) return;
+      if (!alive || mine !== docsSeq) return;
       replaceChildren(docsMsg);
       const docs = r.documents || [];
       selected.clear();
@@ -256,7 +259,7 @@ export function renderStore(view, { query }) {
       );
       renderPager(Number(r.total ?? docs.length), docs.length);
     } catch (err) {
-      if (alive) replaceChildren(docsMsg, errorAlert("Could not list the documents", err, loadDocs));
+      if (alive && mine === docsSeq) replaceChildren(docsMsg, errorAlert("Could not list the documents", err, loadDocs));
     }
   }
 
