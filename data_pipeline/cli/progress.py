@@ -25,7 +25,9 @@ BAR_WIDTH = 20
 
 
 def _cell_width(ch: str) -> int:
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    # Ambiguous characters (…, →, ·, Greek, Cyrillic) take two cells on some terminals (CJK
+    # locales): counted as two, the bar can be a little shorter but never wraps.
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F", "A") else 1
 
 
 def fit(text: str, columns: int) -> str:

@@ -122,6 +122,7 @@ def test_anything_written_to_stderr_goes_above_the_bar(monkeypatch):
 
 def test_bar_fits_the_terminal_counting_wide_characters():
     assert fit("服务区abc", 7) == "服务区a"
+    assert fit("a→b…c", 4) == "a→b"  # ambiguous width (→, …): counted as two cells
     line = render(50, "ddl_generation", "表 " * 100, columns=40)
     assert sum(2 if ord(c) > 0x2E80 else 1 for c in line) <= 39
 
