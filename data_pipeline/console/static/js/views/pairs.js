@@ -682,7 +682,7 @@ export function renderPairs(view, { params: [taskId], query }) {
                 h("td", { class: "nowrap", text: fmtTime(c.at) }),
                 h("td", { text: c.by || "—" }),
                 h("td", {}, h("span", { class: `badge action-${c.action}`, text: c.action })),
-                h("td", { class: "mono small", text: c.pair_id || "—" }),
+                h("td", { class: "mono small", title: c.pair_id || "", text: pairLabel(c.pair_id) }),
                 h("td", { class: "change" }, describeChange(c)),
               ),
             )
@@ -697,10 +697,12 @@ export function renderPairs(view, { params: [taskId], query }) {
     const before = c.before || {};
     const after = c.after || {};
     const parts = [];
+    let questionShown = false;
     for (const key of ["question", "sql"]) {
       const a = before[key];
       const b = after[key];
       if (a === b) continue;
+      if (key === "question") questionShown = true;
       parts.push(
         h(
           "div",
@@ -712,10 +714,21 @@ export function renderPairs(view, { params: [taskId], query }) {
         ),
       );
     }
-    if (!parts.length && (after.question || before.question)) {
-      parts.push(h("span", { text: clip(after.question || before.question) }));
+    if ("approved" in after && before.approved !== after.approved) {
+      parts.push(h("div", { class: "change-line", text: after.approved ? "approved" : "approval withdrawn" }));
+    }
+    if (!questionShown) {
+      const known = ((data && data.pairs) || []).find((p) => p.id === c.pair_id);
+      const question = after.question || before.question || (known && known.question);
+      if (question) parts.push(h("div", { class: "change-line muted", text: clip(question, 100) }));
     }
     return parts;
+  }
+
+  /** "#3" for a pair of the list shown, else its id. */
+  function pairLabel(id) {
+    const known = ((data && data.pairs) || []).find((p) => p.id === id);
+    return known ? `#${(known.index ?? 0) + 1}` : id || "—";
   }
 
   function showMessage(kind, text) {
