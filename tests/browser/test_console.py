@@ -154,13 +154,19 @@ def test_walk_through_create_watch_download_rerun_delete(service, page, tmp_path
     reruns = [e for e in executions if e["step"] == "sql_validation"]
     assert len(reruns) == 2 and all(e["status"] == "completed" for e in reruns)
     assert reruns[-1]["force_executed"]
+    runs = api(service, "GET", f"/tasks/{task_id}/runs").json()["data"]["runs"]
     page.click(".runs summary")
-    expect(page.locator("#runs-table tbody tr")).to_have_count(len(executions))
+    expect(page.locator("#runs-table tbody tr")).to_have_count(len(runs))
+    assert len(runs) == 2
 
-    # Delete with purge: back on the list, the task is gone.
+    # Delete with purge (in the danger zone): the vectors go only once the id is typed.
     page.click("#btn-delete")
     page.check("#delete-purge")
-    page.locator("dialog.modal").get_by_role("button", name="Delete task").click()
+    delete = page.locator("dialog.modal").get_by_role("button", name="Delete task")
+    delete.click()
+    expect(page.locator("#delete-confirm-error")).to_contain_text("does not match")
+    page.fill("#delete-confirm", task_id)
+    delete.click()
     expect(page).to_have_url(re.compile(r"#/tasks$"))
     expect(page.locator(".toast", has_text="deleted")).to_be_visible()
     expect(page.locator(f'tr[data-task-id="{task_id}"]')).to_have_count(0)
@@ -321,6 +327,7 @@ def test_token_mode_asks_once_per_tab(pg_admin_dsn, template_db, demo_dsn, brows
         page.get_by_role("button", name="Use token").click()
         expect(dialog).to_have_count(0)
         expect(page.locator(".empty-row")).to_contain_text("No tasks yet")
+        expect(page.get_by_role("link", name="Create the first task")).to_be_visible()
 
         page.goto(f"{svc.base}/#/new")
         expect(page.locator(".table-item")).to_have_count(9)
@@ -331,7 +338,8 @@ def test_token_mode_asks_once_per_tab(pg_admin_dsn, template_db, demo_dsn, brows
         stored = page.evaluate("sessionStorage.getItem('dataPipeline.apiToken')")
         assert stored == token
 
-        # The log stream and downloads cannot send headers: they carry ?access_token=.
+        # The log stream cannot send headers: it carries ?access_token=. Downloads do not:
+        # their links are plain addresses, fetched with the Authorization header.
         body = {
             "parameters": {
                 "db_connection": "source:demo",
@@ -348,11 +356,17 @@ def test_token_mode_asks_once_per_tab(pg_admin_dsn, template_db, demo_dsn, brows
         expect(page.locator("#task-header .badge")).to_have_text("partial", timeout=30_000)
         expect(page.locator("#log-state")).to_have_text("run finished")
         assert page.locator(".log-line").count() > 0
-        link = page.locator('#files-table tr[data-file="vehicle_flow.ddl"] a.download')
+        row = page.locator('#files-table tr[data-file="vehicle_flow.ddl"]')
+        link = row.locator("a.download")
+        assert "access_token" not in link.get_attribute("href")
+        assert "access_token" not in page.locator("#log-download").get_attribute("href")
         with page.expect_download() as info:
             link.click()
         path = info.value.path()
         assert "CREATE TABLE" in path.read_text(encoding="utf-8")
+        row.get_by_role("button", name="View").click()
+        expect(page.locator("#file-view")).to_contain_text("CREATE TABLE")
+        page.locator("dialog.modal").get_by_role("button", name="Close").click()
         expect(page.locator("dialog.modal")).to_have_count(0)
         assert errors.unexpected(401) == []
     finally:

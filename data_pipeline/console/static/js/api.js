@@ -1,4 +1,5 @@
 // The REST API client: envelope handling, errors, and the optional bearer token.
+import { markDown, markUp } from "./connection.js";
 import { askToken } from "./ui.js";
 
 export const API = "/api/v0/data_pipeline";
@@ -68,7 +69,13 @@ export function apiUrl(path, query = {}) {
   return `${API}${path}${qs ? `?${qs}` : ""}`;
 }
 
-/** URL for things the browser fetches by itself (EventSource, download links). */
+/** The Authorization header for a fetch made outside `request` (downloads), or none. */
+export function authHeaders() {
+  const token = currentToken();
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+/** URL for things the browser fetches by itself (EventSource: it cannot send headers). */
 export function authUrl(path, query = {}) {
   const token = currentToken();
   return apiUrl(path, token ? { ...query, access_token: token } : query);
@@ -88,7 +95,18 @@ export async function request(method, path, { query, body, headers = {} } = {}) 
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    const res = await fetch(apiUrl(path, query), init);
+    let res;
+    try {
+      res = await fetch(apiUrl(path, query), init);
+    } catch {
+      markDown(); // no answer at all: the banner shows, actions wait for the server
+      throw new ApiError(0, { message: "The server is not reachable", error: { type: "unreachable" } });
+    }
+    if (res.status === 503) {
+      const body = await safeJson(res.clone());
+      const type = body && body.error && body.error.type;
+      if (!type || type === "database_unavailable") markDown();
+    } else markUp();
     if (res.status === 401) {
       if (token && !rejected) setToken("");
       const fresh = await obtainToken(rejected || Boolean(token));

@@ -42,13 +42,15 @@ export function isActive(status) {
   return status === "running" || status === "queued";
 }
 
-export function progressBar(pct, status) {
+/** A progress bar; `label` is its accessible name (screen readers announce it with the value). */
+export function progressBar(pct, status, label = "Progress") {
   const value = Math.max(0, Math.min(100, Number(pct) || 0));
   return h(
     "div",
     {
       class: `progress progress-${status || "unknown"}`,
       role: "progressbar",
+      "aria-label": label,
       "aria-valuemin": "0",
       "aria-valuemax": "100",
       "aria-valuenow": String(value),
@@ -60,18 +62,22 @@ export function progressBar(pct, status) {
 export function toast(message, kind = "info", ms = 4000) {
   const box = document.getElementById("toasts");
   if (!box) return;
-  const el = h("div", { class: `toast toast-${kind}`, text: message });
+  // Errors stay longer and can be dismissed; the region is aria-live, so they are read out.
+  const error = kind === "error" || kind === "warn";
+  const el = h("div", { class: `toast toast-${kind}` }, h("span", { text: message }),
+    error ? h("button", { type: "button", class: "toast-close", "aria-label": "Dismiss", text: "×",
+      onClick: () => el.remove() }) : null);
   box.append(el);
-  setTimeout(() => el.remove(), ms);
+  setTimeout(() => el.remove(), error ? Math.max(ms, 8000) : ms);
 }
 
 /**
  * A modal dialog built from `body` nodes; resolves with the pressed button's value
  * (or null when dismissed with Escape / Cancel).
  */
-export function modal({ title, body = [], buttons = [], onOpen }) {
+export function modal({ title, body = [], buttons = [], onOpen, wide }) {
   return new Promise((resolve) => {
-    const dialog = h("dialog", { class: "modal", "aria-label": title });
+    const dialog = h("dialog", { class: wide ? "modal modal-wide" : "modal", "aria-label": title });
     const footer = h("div", { class: "modal-actions" });
     const close = (value) => {
       dialog.close();

@@ -1,7 +1,8 @@
 // Live log viewer: Server-Sent Events with resume, level/step filters, pause, auto-scroll.
-import { authUrl } from "../api.js";
+import { askTokenAgain, authUrl, get } from "../api.js";
 import { fmtClock, h, replaceChildren } from "../dom.js";
 import { STEPS } from "../ui.js";
+import { downloadLink } from "./outputs.js";
 
 const LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
 const MAX_KEPT = 20000;
@@ -41,12 +42,17 @@ export class LogViewer {
     );
     this.pauseBtn = h("button", { type: "button", class: "btn ghost small", id: "log-pause", text: "Pause" });
     this.autoScroll = h("input", { type: "checkbox", id: "log-autoscroll", checked: true });
-    this.download = h("a", {
-      class: "btn ghost small",
-      id: "log-download",
-      href: authUrl(`/tasks/${encodeURIComponent(this.taskId)}/logs/download`),
-      download: `${this.taskId}_data_pipeline.log`,
-      text: "Download log",
+    this.download = downloadLink(
+      `/tasks/${encodeURIComponent(this.taskId)}/logs/download`,
+      `${this.taskId}_data_pipeline.log`,
+      { class: "btn ghost small", id: "log-download", text: "Download log" },
+    );
+    this.tokenBtn = h("button", {
+      type: "button",
+      class: "btn small hidden",
+      id: "log-token",
+      text: "Set token",
+      onClick: () => this.askForToken(),
     });
     this.state = h("span", { class: "stream-state", id: "log-state" });
     this.counter = h("span", { class: "muted", id: "log-count" });
@@ -63,6 +69,7 @@ export class LogViewer {
         h("label", { class: "inline", for: "log-autoscroll" }, this.autoScroll, " Auto-scroll"),
         h("span", { class: "spacer" }),
         this.state,
+        this.tokenBtn,
         this.counter,
         this.download,
       ),
@@ -173,7 +180,10 @@ export class LogViewer {
     const es = new EventSource(url);
     this.source = es;
     this.setState("connecting…", "wait");
-    es.addEventListener("open", () => this.setState("● live", "live"));
+    es.addEventListener("open", () => {
+      this.tokenBtn.classList.add("hidden");
+      this.setState("● live", "live");
+    });
     es.addEventListener("log", (ev) => {
       try {
         const record = JSON.parse(ev.data);
@@ -206,14 +216,48 @@ export class LogViewer {
     es.addEventListener("error", () => {
       if (this.source !== es) return;
       if (es.readyState === EventSource.CLOSED) {
-        // The browser gave up (e.g. an HTTP error): try again ourselves, from the last id.
+        // The browser gave up (an HTTP error, which EventSource does not tell): ask once what
+        // it was. Refused (401/403): stop and say so — retrying cannot help. Else try again.
         this.source = null;
         this.setState("disconnected — retrying…", "wait");
-        this.retryTimer = setTimeout(() => this.start(), RETRY_MS);
+        this.whyClosed(url).then((status) => {
+          if (this.source || this.ended) return;
+          if (status === 401 || status === 403) {
+            this.setState(status === 401 ? "not authorised — set a token" : "not allowed for this token", "error");
+            this.tokenBtn.classList.toggle("hidden", status !== 401);
+            return;
+          }
+          this.retryTimer = setTimeout(() => this.start(), RETRY_MS);
+        });
       } else {
         this.setState("reconnecting…", "wait");
       }
     });
+  }
+
+  /** The HTTP status the stream's address answers now (0: no answer); the body is not read. */
+  async whyClosed(url) {
+    const abort = new AbortController();
+    try {
+      const res = await fetch(url, { signal: abort.signal, headers: { Accept: "text/event-stream" } });
+      return res.status;
+    } catch {
+      return 0;
+    } finally {
+      abort.abort();
+    }
+  }
+
+  /** Ask for a token (an API call that needs one does), then open the stream again. */
+  async askForToken() {
+    askTokenAgain();
+    try {
+      await get(`/tasks/${encodeURIComponent(this.taskId)}`);
+    } catch {
+      return; // still refused: the state line keeps saying so
+    }
+    this.tokenBtn.classList.add("hidden");
+    this.start();
   }
 
   stop() {

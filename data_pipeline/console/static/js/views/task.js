@@ -1,143 +1,137 @@
-// The task page: header, step timeline, output files, live logs and actions.
+// The task page: header, step timeline and run history, parameters, output files, live logs,
+// actions (resume, run, clone, cancel) and a danger zone (delete).
 import { ApiError, del, get, post } from "../api.js";
-import { fmtBytes, fmtDuration, fmtTime, h, replaceChildren } from "../dom.js";
-import { confirmDialog, isActive, modal, progressBar, STEPS, statusBadge, stepLabel, toast } from "../ui.js";
+import { isOffline, onConnectionChange } from "../connection.js";
+import { fmtBytes, fmtClock, fmtDuration, fmtTime, h, replaceChildren } from "../dom.js";
+import { isActive, modal, progressBar, STEPS, statusBadge, stepLabel, toast } from "../ui.js";
 import { describe, errorAlert, taskDuration } from "./list.js";
 import { LogViewer } from "./logs.js";
-import { fileRow, runRow, sortFiles, stepDetails, timelineItem } from "./task_parts.js";
+import { runHistory, warningList } from "./runs.js";
+import { fileRow, sortFiles, stepDetails, timelineItem } from "./task_parts.js";
 
 const FAST_MS = 2000;
 const SLOW_MS = 10000;
+const DONE = new Set(["completed", "skipped"]);
+
+/**
+ * What can run now. `resumeFrom`: the first step not completed (within the task's end step);
+ * `runnable`: the steps that can run alone — step 1, or a step whose earlier steps all completed
+ * (the API refuses the others with 409, naming the step to run first).
+ */
+export function stepPlan(task) {
+  const details = stepDetails(task);
+  const done = (s) => DONE.has(details[s.name].status);
+  const end = Number((task.parameters || {}).end_step) || 4;
+  const first = STEPS.find((s) => !done(s));
+  const runnable = STEPS.filter((s, i) => i === 0 || STEPS.slice(0, i).every(done));
+  return { details, runnable, resumeFrom: first && first.n <= end ? first.n : null };
+}
+
+function paramValue(value) {
+  if (value === null || value === undefined) return h("span", { class: "muted", text: "— (server default)" });
+  if (Array.isArray(value)) return value.length ? value.join(", ") : h("span", { class: "muted", text: "none" });
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
 
 export function renderTask(view, { params: [taskId] }) {
   let alive = true;
   let timer = null;
   let task = null;
+  let loadedAt = null;
   let filesKey = "";
   let hasPairs = false; // a *_pair.json among the outputs: the pairs can be reviewed
-  let latestRun = {}; // step name -> its latest execution (for the step's key numbers)
+  let executions = {}; // execution id -> execution (the timeline's key numbers)
 
   const header = h("section", { class: "card task-header", id: "task-header" });
   const actionMsg = h("div", { class: "action-msg", id: "action-msg" });
   const timeline = h("ol", { class: "timeline", id: "timeline" });
-  const runs = h("tbody");
+  const history = runHistory(taskId);
+  const params = h("div", { class: "params-body" });
   const files = h("tbody");
   const filesTitle = h("span", { class: "muted small", id: "files-summary" });
   const logs = new LogViewer(taskId, { onEnd: () => refresh() });
+  const deleteBtn = h("button", { class: "btn danger-outline", type: "button", id: "btn-delete", text: "Delete task…", onClick: deleteTask });
 
   replaceChildren(
     view,
-    h(
-      "nav",
-      { class: "crumbs" },
-      h("a", { href: "#/tasks", text: "Tasks" }),
-      h("span", { text: " / " }),
-      h("span", { class: "mono", text: taskId }),
-    ),
+    h("nav", { class: "crumbs" },
+      h("a", { href: "#/tasks", text: "Tasks" }), h("span", { text: " / " }), h("span", { class: "mono", text: taskId })),
     header,
     actionMsg,
-    h(
-      "section",
-      { class: "card" },
+    h("section", { class: "card" },
       h("h2", { text: "Steps" }),
+      history.latest,
       timeline,
-      h(
-        "details",
-        { class: "runs" },
-        h("summary", { text: "Run history" }),
-        h(
-          "div",
-          { class: "table-wrap" },
-          h(
-            "table",
-            { class: "compact", id: "runs-table" },
-            h("thead", {}, h("tr", {}, ["Execution", "Step", "Status", "Started", "Duration", "Flags"].map((t) => h("th", { text: t })))),
-            runs,
-          ),
-        ),
-      ),
-    ),
-    h(
-      "div",
-      { class: "split" },
-      h(
-        "section",
-        { class: "card logs-card" },
-        h("h2", { text: "Logs" }),
-        logs.element,
-      ),
-      h(
-        "section",
-        { class: "card files-card" },
+      history.element),
+    h("div", { class: "split" },
+      h("section", { class: "card logs-card" }, h("h2", { text: "Logs" }), logs.element),
+      h("section", { class: "card files-card" },
         h("h2", { class: "with-note" }, "Output files", filesTitle),
-        h(
-          "div",
-          { class: "table-wrap files-wrap" },
-          h(
-            "table",
-            { class: "compact files", id: "files-table" },
+        h("div", { class: "table-wrap files-wrap" },
+          h("table", { class: "compact files", id: "files-table" },
             h("thead", {}, h("tr", {}, ["File", "Size", ""].map((t) => h("th", { text: t })))),
-            files,
-          ),
-        ),
-      ),
-    ),
+            files)))),
+    h("section", { class: "card params-card", id: "params-panel" },
+      h("h2", { class: "with-note" }, "Parameters",
+        h("span", { class: "muted small", text: "as the task runs with them (passwords masked)" })),
+      params),
+    h("section", { class: "card danger-card", id: "danger-zone" },
+      h("h2", { text: "Danger zone" }),
+      h("div", { class: "danger-row" },
+        h("div", {}, h("strong", { text: "Delete this task" }),
+          h("p", { class: "muted small", text: "Removes its rows, logs and output folder; optionally the vectors it loaded into the training store. Cannot be undone." })),
+        deleteBtn)),
   );
 
   function renderHeader() {
     const t = task;
+    const offline = isOffline();
     const running = t.status === "running";
     const active = isActive(t.status);
+    const plan = stepPlan(t);
+    const resumable = (t.status === "failed" || t.status === "cancelled") && plan.resumeFrom;
     const meta = (label, value, cls) =>
       h("div", { class: "meta-item" }, h("dt", { text: label }), h("dd", { class: cls || "", text: value }));
+    const warnings = t.result && Array.isArray(t.result.warnings) ? t.result.warnings : [];
+    const where = offline
+      ? `last known state at ${fmtClock(loadedAt)} — the server is not answering`
+      : running
+        ? [t.current_step ? `running ${stepLabel(t.current_step)}` : "", t.worker_name ? `on ${t.worker_name}` : ""].filter(Boolean).join(" ")
+        : t.status === "queued"
+          ? `waiting for a free slot (#${t.queue_position || "?"} in the queue)`
+          : "";
+    header.classList.toggle("stale", offline);
+    deleteBtn.disabled = offline;
     replaceChildren(
       header,
-      h(
-        "div",
-        { class: "task-title" },
-        h(
-          "div",
-          {},
+      h("div", { class: "task-title" },
+        h("div", {},
           h("h1", { text: t.task_name || t.id, id: "task-title" }),
-          h("div", { class: "sub mono", text: `${t.id} · ${t.db_name || "?"} · by ${t.created_by || "?"}` }),
-        ),
-        h(
-          "div",
-          { class: "actions" },
+          h("div", { class: "sub mono", text: `${t.id} · ${t.db_name || "?"} · by ${t.created_by || "?"}` })),
+        h("div", { class: "actions" },
           active
-            ? h("button", { class: "btn warn", type: "button", id: "btn-cancel", text: running ? "Cancel run" : "Cancel (queued)", onClick: cancelRun })
+            ? h("button", { class: "btn warn", type: "button", id: "btn-cancel", text: running ? "Cancel run" : "Cancel (queued)", disabled: offline, onClick: cancelRun })
+            : null,
+          resumable
+            ? h("button", { class: "btn primary", type: "button", id: "btn-resume", disabled: offline,
+                text: `Run from step ${plan.resumeFrom} to the end`, onClick: () => resume(plan.resumeFrom) })
             : null,
           hasPairs
             ? h("a", { class: "btn", id: "btn-pairs", href: `#/tasks/${encodeURIComponent(t.id)}/pairs`, text: "Review pairs" })
             : null,
-          h("button", { class: "btn", type: "button", id: "btn-run-step", text: "Run a step…", disabled: active, onClick: runStep }),
-          h("button", { class: "btn danger-outline", type: "button", id: "btn-delete", text: "Delete…", onClick: deleteTask }),
-        ),
-      ),
-      h(
-        "div",
-        { class: "status-line" },
+          h("button", { class: "btn", type: "button", id: "btn-run-step", text: resumable ? "Other runs…" : "Run…", disabled: active || offline, onClick: runStep }),
+          h("a", { class: "btn", id: "btn-clone", href: `#/new?from=${encodeURIComponent(t.id)}`, text: "Clone task", title: "A new task with these parameters" }))),
+      h("div", { class: "status-line" },
         statusBadge(t.status, t.queue_position),
-        h("div", { class: "big-progress" }, progressBar(t.progress, t.status)),
+        h("div", { class: "big-progress" }, progressBar(t.progress, offline ? "stale" : t.status)),
         h("span", { class: "pct", id: "task-progress", text: `${t.progress ?? 0}%` }),
-        h("span", {
-          class: "muted",
-          id: "task-where",
-          text: running
-            ? [t.current_step ? `running ${stepLabel(t.current_step)}` : "", t.worker_name ? `on ${t.worker_name}` : ""].filter(Boolean).join(" ")
-            : t.status === "queued"
-              ? `waiting for a free slot (#${t.queue_position || "?"} in the queue)`
-              : "",
-        }),
-      ),
-      h(
-        "dl",
-        { class: "meta" },
+        h("span", { class: offline ? "stale-note" : "muted", id: "task-where", text: where })),
+      h("dl", { class: "meta" },
         meta("Created", fmtTime(t.created_at)),
         meta("Started", fmtTime(t.started_at)),
         meta("Completed", fmtTime(t.completed_at)),
-        meta("Duration", fmtDuration(taskDuration(t)), "duration"),
-      ),
+        meta("Duration", fmtDuration(taskDuration(t)), "duration")),
       t.business_context || (t.parameters && t.parameters.business_context)
         ? h("p", { class: "context" }, h("strong", { text: "Business context: " }),
             h("span", { text: t.business_context || t.parameters.business_context }))
@@ -147,33 +141,35 @@ export function renderTask(view, { params: [taskId] }) {
             h("strong", { text: t.error_step ? `${stepLabel(t.error_step)} failed: ` : "Error: " }),
             h("span", { text: t.error_message }))
         : null,
+      warningList(warnings, "task-warnings"),
     );
   }
 
   function renderTimeline() {
     const details = stepDetails(task);
+    replaceChildren(timeline, STEPS.map((s) => timelineItem(s, details[s.name], executions[details[s.name].execution_id])));
+  }
+
+  function renderParams() {
+    const p = task.parameters || {};
     replaceChildren(
-      timeline,
-      STEPS.map((s) => timelineItem(s, details[s.name], latestRun[s.name])),
+      params,
+      h("dl", { class: "params", id: "params-list" },
+        Object.entries(p).map(([k, v]) =>
+          h("div", { class: "param", dataset: { param: k } }, h("dt", { class: "mono", text: k }), h("dd", {}, paramValue(v))))),
     );
   }
 
-  async function loadRuns() {
+  async function loadExecutions() {
     try {
       const data = await get(`/tasks/${encodeURIComponent(taskId)}/executions`);
       if (!alive) return;
       const items = Array.isArray(data) ? data : data.executions || data.items || [];
-      latestRun = {};
-      for (const e of items) latestRun[e.step || e.execution_step] = e;
+      executions = {};
+      for (const e of items) executions[e.execution_id] = e;
       if (task) renderTimeline();
-      replaceChildren(
-        runs,
-        items.length
-          ? items.map(runRow)
-          : h("tr", {}, h("td", { colspan: "6", class: "muted", text: "No runs yet." })),
-      );
     } catch (err) {
-      if (alive) replaceChildren(runs, h("tr", {}, h("td", { colspan: "6", class: "muted", text: describe(err) })));
+      console.warn("executions unavailable", err);
     }
   }
 
@@ -207,15 +203,19 @@ export function renderTask(view, { params: [taskId] }) {
     try {
       task = await get(`/tasks/${encodeURIComponent(taskId)}`);
       if (!alive) return;
+      loadedAt = new Date();
+      if (actionMsg.querySelector(".load-error")) replaceChildren(actionMsg);
       renderHeader();
       renderTimeline();
+      renderParams();
       logs.setDownloadable(Boolean(task.started_at));
       // Files and runs change when the step or status does; avoid reloading them every tick.
-      const key = `${task.status}|${task.current_step}|${JSON.stringify(task.step_status || {})}|${task.completed_at}`;
+      const key = `${task.status}|${task.current_step}|${JSON.stringify(task.step_status || {})}|${task.completed_at}|${task.run_number}`;
       if (key !== filesKey) {
         filesKey = key;
         loadFiles();
-        loadRuns();
+        loadExecutions();
+        history.load(task);
       }
       if (task.status === "running" && !logs.streaming) logs.start();
     } catch (err) {
@@ -230,52 +230,94 @@ export function renderTask(view, { params: [taskId] }) {
         logs.stop();
         return;
       }
-      replaceChildren(actionMsg, errorAlert("Could not load the task", err, refresh));
+      if (isOffline()) {
+        // The banner says it; the page shows what it last knew, greyed.
+        if (task) renderHeader();
+      } else {
+        const alert = errorAlert("Could not load the task", err, refresh);
+        alert.classList.add("load-error");
+        replaceChildren(actionMsg, alert);
+      }
     }
-    if (alive) timer = setTimeout(refresh, task && isActive(task.status) ? FAST_MS : SLOW_MS);
+    if (alive) timer = setTimeout(refresh, task && isActive(task.status) && !isOffline() ? FAST_MS : SLOW_MS);
   }
 
-  function showAction(kind, text) {
-    replaceChildren(actionMsg, h("div", { class: `alert alert-${kind}`, text }));
-  }
+  const unsubscribe = onConnectionChange((offline) => {
+    if (!alive) return;
+    if (offline) {
+      if (task) renderHeader();
+    } else refresh();
+  });
 
   async function cancelRun() {
-    const ok = await confirmDialog("Cancel the run?", "The executor is stopped; steps not finished are marked cancelled.", {
-      confirmLabel: "Cancel run",
-      danger: true,
+    const go = await modal({
+      title: "Cancel the run?",
+      body: [h("p", { text: "The executor is stopped; steps not finished are marked cancelled." })],
+      buttons: [
+        { label: "Keep running", value: false },
+        { label: "Cancel run", value: true, kind: "danger", submit: true },
+      ],
     });
-    if (!ok) return;
+    if (!go) return;
     try {
       await post(`/tasks/${encodeURIComponent(taskId)}/cancel`, {});
       toast("Cancellation requested", "info");
     } catch (err) {
-      showAction("error", `Cancel failed: ${describe(err)}`);
+      toast(`Cancel failed: ${describe(err)}`, "error");
     }
     refresh();
   }
 
+  async function execute(body, what) {
+    try {
+      const data = await post(`/tasks/${encodeURIComponent(taskId)}/execute`, body);
+      filesKey = "";
+      await refresh();
+      if (!logs.streaming) logs.start();
+      const text = `Started ${what}${data && data.status === "queued" ? ` (queued #${data.queue_position || "?"})` : ""}.`;
+      replaceChildren(actionMsg, h("div", { class: "alert alert-info", role: "status", text }));
+    } catch (err) {
+      const conflict = err instanceof ApiError && err.status === 409;
+      toast(`Could not start: ${describe(err)}`, conflict ? "warn" : "error");
+    }
+  }
+
+  function resume(n) {
+    return execute({ start_step: n }, `steps ${n}–end`);
+  }
+
   async function runStep() {
-    const details = stepDetails(task);
+    const { details, runnable, resumeFrom } = stepPlan(task);
+    const failedRun = task.status === "failed" || task.status === "cancelled";
+    const blocked = STEPS.filter((s) => !runnable.includes(s));
     const select = h(
       "select",
-      { id: "run-step-select", "aria-label": "Step to run" },
-      STEPS.map((s) => h("option", { value: String(s.n), text: `${s.n} · ${s.label} (${details[s.name].status})` })),
+      { id: "run-step-select", "aria-label": "What to run" },
+      resumeFrom && resumeFrom > 1
+        ? h("option", { value: `from-${resumeFrom}`, text: `From step ${resumeFrom} to the end (resume)` })
+        : null,
+      runnable.map((s) => h("option", { value: String(s.n), text: `Only step ${s.n} · ${s.label} (${details[s.name].status})` })),
       h("option", { value: "all", text: "All steps (complete workflow)" }),
     );
     const force = h("input", { type: "checkbox", id: "run-force" });
     const clean = h("input", { type: "checkbox", id: "run-clean" });
     const syncForce = () => {
       const s = STEPS.find((x) => String(x.n) === select.value);
-      force.checked = select.value === "all" || (s && details[s.name].status === "completed");
+      force.checked = select.value === "all" || Boolean(s && details[s.name].status === "completed");
     };
     select.addEventListener("change", syncForce);
-    const firstNotDone = STEPS.find((s) => details[s.name].status !== "completed");
-    select.value = firstNotDone ? String(firstNotDone.n) : "3";
+    const firstSingle = runnable.find((s) => !DONE.has(details[s.name].status));
+    select.value = failedRun && resumeFrom > 1 ? `from-${resumeFrom}` : firstSingle ? String(firstSingle.n) : select.options[0].value;
     syncForce();
     const go = await modal({
-      title: "Run a step",
+      title: "Run",
       body: [
-        h("label", { class: "field" }, h("span", { text: "Step" }), select),
+        h("label", { class: "field" }, h("span", { text: "What to run" }), select),
+        blocked.length
+          ? h("p", { class: "muted small", id: "run-blocked",
+              text: `Step${blocked.length > 1 ? "s" : ""} ${blocked.map((s) => s.n).join(", ")} cannot run alone yet: ` +
+                `run step ${STEPS.find((s) => !DONE.has(details[s.name].status)).n} first (or resume from it).` })
+          : null,
         h("label", { class: "option" }, force,
           h("span", {}, h("strong", { text: "Force" }), h("small", { text: "run again even if it already completed" }))),
         h("label", { class: "option" }, clean,
@@ -288,37 +330,46 @@ export function renderTask(view, { params: [taskId] }) {
       ],
     });
     if (!go) return;
-    const body =
-      select.value === "all"
-        ? { execution_mode: "complete", force: force.checked, clean: clean.checked }
-        : { execution_mode: "single", single_step: Number(select.value), force: force.checked, clean: clean.checked };
-    try {
-      const data = await post(`/tasks/${encodeURIComponent(taskId)}/execute`, body);
-      filesKey = "";
-      await refresh();
-      if (!logs.streaming) logs.start();
-      showAction("info", `Started ${data && data.execution_id ? data.execution_id : "a new run"}.`);
-    } catch (err) {
-      showAction(err instanceof ApiError && err.status === 409 ? "warn" : "error", `Could not start: ${describe(err)}`);
+    const opts = { force: force.checked, clean: clean.checked };
+    if (select.value.startsWith("from-")) {
+      const n = Number(select.value.slice(5));
+      return execute({ start_step: n, ...opts }, `steps ${n}–end`);
     }
+    if (select.value === "all") return execute({ execution_mode: "complete", ...opts }, "all steps");
+    const n = Number(select.value);
+    return execute({ execution_mode: "single", single_step: n, ...opts }, `step ${n}`);
   }
 
   async function deleteTask() {
     const running = task && task.status === "running";
     const purge = h("input", { type: "checkbox", id: "delete-purge" });
-    const ok = await confirmDialog(
-      `Delete ${taskId}?`,
-      running
-        ? "The task is running: the run is cancelled first. Its rows, logs and folder are removed."
-        : "Its rows, logs and output folder are removed. This cannot be undone.",
-      {
-        confirmLabel: "Delete task",
-        danger: true,
-        extra: h("label", { class: "option" }, purge,
+    const typed = h("input", { id: "delete-confirm", autocomplete: "off", spellcheck: "false", placeholder: taskId });
+    const error = h("div", { class: "field-error", id: "delete-confirm-error" });
+    const confirmField = h("label", { class: "field hidden", id: "delete-confirm-field" },
+      h("span", { text: `Type the task id (${taskId}) to remove its vectors too` }), typed, error);
+    purge.addEventListener("change", () => confirmField.classList.toggle("hidden", !purge.checked));
+    const ok = await modal({
+      title: `Delete ${taskId}?`,
+      body: [
+        h("p", { text: running
+          ? "The task is running: the run is cancelled first. Its rows, logs and folder are removed."
+          : "Its rows, logs and output folder are removed. This cannot be undone." }),
+        h("label", { class: "option" }, purge,
           h("span", {}, h("strong", { text: "Also purge training data" }),
-            h("small", { text: "remove the vectors this task loaded into pgvector" }))),
-      },
-    );
+            h("small", { text: "remove the vectors this task loaded into pgvector — the assistant stops finding them" }))),
+        confirmField,
+      ],
+      buttons: [
+        { label: "Cancel", value: false },
+        { label: "Delete task", value: true, kind: "danger", submit: true, validate: () => {
+          if (!purge.checked || typed.value.trim() === taskId) return true;
+          error.textContent = "The id does not match: the vectors are kept unless you type it.";
+          typed.setAttribute("aria-invalid", "true");
+          typed.focus();
+          return false;
+        } },
+      ],
+    });
     if (!ok) return;
     try {
       const data = await del(`/tasks/${encodeURIComponent(taskId)}`, {
@@ -332,7 +383,7 @@ export function renderTask(view, { params: [taskId] }) {
       toast(`Task ${taskId} deleted${detail}`, "success", 6000);
       window.location.hash = "#/tasks";
     } catch (err) {
-      showAction("error", `Delete failed: ${describe(err)}`);
+      toast(`Delete failed: ${describe(err)}`, "error");
     }
   }
 
@@ -345,6 +396,7 @@ export function renderTask(view, { params: [taskId] }) {
   return () => {
     alive = false;
     clearTimeout(timer);
+    unsubscribe();
     logs.stop();
   };
 }

@@ -1,7 +1,8 @@
 // Pieces of the task page built from API data: a step of the timeline, a run, an output file.
-import { authUrl, encodePath } from "../api.js";
+import { encodePath } from "../api.js";
 import { fmtBytes, fmtDuration, fmtTime, h, secondsBetween } from "../dom.js";
 import { STEPS, statusBadge, stepLabel } from "../ui.js";
+import { downloadLink, isTextFile, viewFile } from "./outputs.js";
 
 /** step_details as an object keyed by step name, whatever shape the API used. */
 export function stepDetails(task) {
@@ -21,7 +22,7 @@ const SKIP_STAT = /duration|seconds|second|time|_ms$|percent|dimension|concurren
 const USEFUL_STAT = /table|theme|pair|valid|repair|insert|load|document|present|comment/;
 
 /** A step's key numbers from its latest execution summary: "9 tables · 50 pairs kept". */
-function stepStats(run) {
+export function stepStats(run) {
   const result = run && run.status === "completed" ? run.result : null;
   if (!result || typeof result !== "object") return null;
   // Step summaries keep their headline numbers at the top level or under "totals".
@@ -69,9 +70,15 @@ function inferredRelationships(run) {
   );
 }
 
-/** One step of the timeline: status, start, end, duration, key numbers, error. */
-export function timelineItem(step, detail, latestRun) {
+/**
+ * One step of the timeline: status, start, end, duration, key numbers, error. `execution` is
+ * the one step_details names (the API names none for a step an earlier run left behind, so a
+ * pending step never shows that run's "65 inserted").
+ */
+export function timelineItem(step, detail, execution) {
   const status = detail.status || "pending";
+  const latestRun =
+    execution && status !== "pending" && execution.execution_id === detail.execution_id ? execution : null;
   const started = detail.started_at || detail.start_time;
   const ended = detail.completed_at || detail.end_time;
   const duration =
@@ -105,22 +112,6 @@ export function timelineItem(step, detail, latestRun) {
   );
 }
 
-/** A row of the run history (one execution). */
-export function runRow(e) {
-  const seconds = e.duration ?? e.duration_seconds ?? secondsBetween(e.started_at, e.completed_at);
-  const flags = [e.force_executed && "force", e.files_cleaned && "clean"].filter(Boolean);
-  return h(
-    "tr",
-    {},
-    h("td", { class: "mono small", text: e.execution_id }),
-    h("td", { text: e.step || e.execution_step || "—" }),
-    h("td", {}, statusBadge(e.status)),
-    h("td", { class: "nowrap", text: fmtTime(e.started_at) }),
-    h("td", { text: fmtDuration(seconds) }),
-    h("td", { text: flags.join(", ") || "—" }),
-  );
-}
-
 /** Primary outputs first, then by name. */
 export function sortFiles(items) {
   const name = (f) => String(f.path || f.name || f.file_name || "");
@@ -137,9 +128,7 @@ export function fileRow(taskId, f) {
   const primary = Boolean(f.is_primary ?? f.primary);
   const downloadable = f.is_downloadable ?? f.downloadable ?? true;
   const step = f.step || f.step_name;
-  const href = authUrl(
-    `/tasks/${encodeURIComponent(taskId)}/files/download/${encodePath(name)}`,
-  );
+  const path = `/tasks/${encodeURIComponent(taskId)}/files/download/${encodePath(name)}`;
   return h(
     "tr",
     { class: primary ? "primary-file" : "", dataset: { file: name } },
@@ -163,13 +152,17 @@ export function fileRow(taskId, f) {
     h(
       "td",
       { class: "file-action" },
-      downloadable
-        ? h("a", {
-            class: "btn ghost small download",
-            href,
-            download: name.split("/").pop(),
-            text: "Download",
+      downloadable && isTextFile(name)
+        ? h("button", {
+            type: "button",
+            class: "btn ghost small view",
+            text: "View",
+            title: `Read ${name} here`,
+            onClick: () => viewFile(path, name, f.size ?? f.file_size),
           })
+        : null,
+      downloadable
+        ? downloadLink(path, name.split("/").pop(), { class: "btn ghost small download", text: "Download" })
         : null,
     ),
   );
