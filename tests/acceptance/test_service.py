@@ -87,7 +87,9 @@ def test_first_start_restart_and_readiness(home):
     again = ServiceProcess(_env(home), home / "service2.log")
     second = again.start(timeout=30).startup_seconds
     try:
-        assert second < 5, f"restart took {second:.1f} s"
+        # Nothing is built again: a fraction of the first start (5 s on an idle 2-core
+        # machine; the first start's half when the machine is busy).
+        assert second < max(5.0, first / 2), f"restart took {second:.1f} s (first {first:.1f} s)"
         admin = start_embedded(home / "pgdata")
         assert (
             _catalog(admin, "SELECT oid FROM pg_database WHERE datname = 'demo_business'")
