@@ -42,6 +42,20 @@ export function replaceChildren(el, ...children) {
   return append(el, children);
 }
 
+/**
+ * "zh" when a text is mainly Chinese, "en" when mainly Latin letters, null when it has no
+ * letters (numbers, ids of digits, punctuation). A Han character weighs as much as three Latin
+ * letters (about a word each): "服务区营收 browser walk-through" is English, "分页测试 pagination"
+ * Chinese.
+ */
+export function langOf(text) {
+  const s = String(text || "");
+  const han = (s.match(/[\u3400-\u9fff\uf900-\ufaff]/g) || []).length;
+  const latin = (s.match(/[A-Za-z]/g) || []).length;
+  if (!han && !latin) return null;
+  return han * 3 >= latin ? "zh" : "en";
+}
+
 // ---- formatting -------------------------------------------------------------------------
 
 const pad = (n) => String(n).padStart(2, "0");

@@ -1,5 +1,7 @@
-// Reading the API's error answers for the new-task form: which field a message belongs to,
-// and which task holds the only running slot when the answer is a 409.
+// Reading the API's error answers for the new-task form: which field a message belongs to, in
+// the user's words ("Questions per theme must be 1 or more", not "parameters.questions_per_theme:
+// Input should be greater than or equal to 1"), and which task holds the only running slot when
+// the answer is a 409.
 import { get } from "../api.js";
 
 const KNOWN_FIELDS = new Set([
@@ -77,4 +79,98 @@ export async function activeTaskId(details) {
   } catch {
     return null;
   }
+}
+
+/** The form's name of each field, as its label says. */
+export const FIELD_LABELS = {
+  task_name: "Task name",
+  db_connection: "Business database",
+  table_list: "Table list",
+  business_context: "Business context",
+  execution_mode: "Mode",
+  single_step: "Step",
+  theme_count: "Themes",
+  questions_per_theme: "Questions per theme",
+  sample_rows: "Sample rows per table",
+  validation_level: "Validation level",
+};
+
+const REQUIRED = {
+  table_list: "add at least one table",
+  business_context: "required — describe what the database is about",
+  db_connection: "choose a database",
+  single_step: "choose the step to run",
+};
+
+/** One API (or pydantic) message about `field` in the user's words: "must be 1 or more"... */
+export function plainMessage(field, message) {
+  const m = String(message || "").trim();
+  let r;
+  if (/^(required|field required|empty|missing)$/i.test(m) || /at least 1 (character|item)/i.test(m)) {
+    return REQUIRED[field] || "required";
+  }
+  if ((r = /greater than or equal to (-?[\d.]+)/i.exec(m))) return `must be ${r[1]} or more`;
+  if ((r = /greater than (-?[\d.]+)/i.exec(m))) return `must be more than ${r[1]}`;
+  if ((r = /less than or equal to (-?[\d.]+)/i.exec(m))) return `must be ${r[1]} or less`;
+  if ((r = /less than (-?[\d.]+)/i.exec(m))) return `must be less than ${r[1]}`;
+  if (/valid integer|whole number|fractional part/i.test(m)) return "must be a whole number";
+  if ((r = /at most (\d+) characters?/i.exec(m))) return `must be at most ${r[1]} characters long`;
+  if ((r = /at least (\d+) characters?/i.exec(m))) return `must be at least ${r[1]} characters long`;
+  if ((r = /at most (\d+) items?/i.exec(m))) return `can list at most ${r[1]} tables`;
+  if (/^unknown field$/i.test(m)) return "is not a setting the server knows";
+  if (/^input should be /i.test(m)) return `must be ${m.replace(/^input should be /i, "")}`;
+  if (/needs single_step/i.test(m)) return "choose the step to run";
+  if (/can only start at step 1/i.test(m)) {
+    return "a new task can only run step 1 on its own (later steps need its outputs)";
+  }
+  return m;
+}
+
+/** "Questions per theme must be 1 or more", "Table list: add at least one table". */
+export function sentence(field, text) {
+  const label = FIELD_LABELS[field];
+  if (!label) return text;
+  return /^(must|can|is) /.test(text) ? `${label} ${text}` : `${label}: ${text}`;
+}
+
+/**
+ * Every problem of a 400 as `{field, text}` (field "" when no control of the form owns it), in
+ * the user's words. `details.fields` is `[{field, message}]`; table-list line errors and the
+ * tables the source does not have (`details.unknown_tables`) go to the table list.
+ */
+export function formErrors(details) {
+  const out = [];
+  const lines = new Map();
+  for (const e of (details && Array.isArray(details.errors) ? details.errors : [])) {
+    if (e && e.line !== undefined) lines.set(Number(e.line), e);
+  }
+  const unknown = new Set((details && details.unknown_tables) || []);
+  const fields = details && Array.isArray(details.fields) ? details.fields : null;
+  const pairs = fields
+    ? fields.map((f) => [String(f.field || ""), String(f.message || ""), f])
+    : fieldErrors(details).map(([path, msg]) => [Array.isArray(path) ? path.join(".") : String(path || ""), msg, {}]);
+  for (const [path, message, item] of pairs) {
+    let field = fieldName(path);
+    if (!field && /single_step|execution_mode|single|step 1/.test(message)) field = "execution_mode";
+    const index = /table_list\[(\d+)\]/.exec(path);
+    if (field === "table_list" && (index || item.line !== undefined)) {
+      const line = item.line !== undefined ? Number(item.line) : Number(index[1]) + 1;
+      const e = lines.get(line);
+      const shown = e && e.value ? ` (${String(e.value).slice(0, 60)})` : "";
+      const why = String(message).replace(/^line \d+:\s*/, "");
+      out.push({ field, text: `Table list, line ${line}${shown}: ${why}` });
+      continue;
+    }
+    if (field === "table_list" && unknown.size) {
+      out.push({ field, text: `Table list: ${message}` });
+      continue;
+    }
+    if (field) {
+      out.push({ field, text: sentence(field, plainMessage(field, message)) });
+    } else {
+      const where = path && !["body", "request", "parameters"].includes(path) ? `${path}: ` : "";
+      out.push({ field: "", text: `${where}${message}` });
+    }
+  }
+  return out;
 }

@@ -42,7 +42,7 @@ export function renderTaskList(view, { query }) {
   const refreshBtn = h("button", { class: "btn ghost", type: "button", text: "Refresh" });
   const liveNote = h("span", { class: "live-note muted" });
   const body = h("tbody");
-  const pager = h("div", { class: "pager" });
+  const pager = h("nav", { class: "pager", "aria-label": "Pages of the task list" });
   const message = h("div", { class: "list-message" });
 
   replaceChildren(
@@ -110,7 +110,7 @@ export function renderTaskList(view, { query }) {
         h(
           "div",
           { class: "progress-cell" },
-          progressBar(task.progress, task.status),
+          progressBar(task.progress, task.status, `Progress of ${name}`),
           h("span", { class: "pct", text: `${task.progress ?? 0}%` }),
         ),
       ),
@@ -146,19 +146,53 @@ export function renderTaskList(view, { query }) {
       const total = Number(data.total ?? items.length);
       running = items.some((t) => isActive(t.status));
       replaceChildren(message);
-      if (items.length === 0) {
+      const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+      if (items.length === 0 && total > 0 && state.page > pages) {
+        // An address from an older, longer list (or typed): say so and offer the last page.
+        replaceChildren(
+          body,
+          h(
+            "tr",
+            { class: "empty-row", id: "beyond-end" },
+            h(
+              "td",
+              { colspan: "8" },
+              `No tasks on page ${state.page} — `,
+              h("a", {
+                href: pageHref(pages),
+                text: `go to page ${pages}`,
+                onClick: (ev) => {
+                  ev.preventDefault();
+                  state.page = pages;
+                  syncHash();
+                  load();
+                },
+              }),
+              ` (the last of ${pages}).`,
+            ),
+          ),
+        );
+      } else if (items.length === 0) {
         const filtered = state.status || state.q;
         replaceChildren(
           body,
           h(
             "tr",
             { class: "empty-row" },
-            h(
-              "td",
-              { colspan: "8" },
-              filtered ? "No task matches these filters." : "No tasks yet. ",
-              filtered ? null : h("a", { href: "#/new", text: "Create the first one." }),
-            ),
+            filtered
+              ? h("td", { colspan: "8" }, "No task matches these filters. ",
+                  h("a", { href: "#/tasks", text: "Show all tasks" }), ".")
+              : h(
+                  "td",
+                  { colspan: "8", class: "empty-state" },
+                  h("p", { class: "empty-title", text: "No tasks yet." }),
+                  h("p", {
+                    text:
+                      "A task reads tables of a business database, documents them, writes " +
+                      "question→SQL pairs, checks the SQL and loads the pairs for search.",
+                  }),
+                  h("a", { class: "btn primary", href: "#/new", text: "Create the first task" }),
+                ),
           ),
         );
       } else {
@@ -176,10 +210,20 @@ export function renderTaskList(view, { query }) {
     }
   }
 
+  function pageHref(page) {
+    const params = new URLSearchParams();
+    if (state.status) params.set("status", state.status);
+    if (state.q) params.set("q", state.q);
+    if (page > 1) params.set("page", String(page));
+    const qs = params.toString();
+    return `#/tasks${qs ? `?${qs}` : ""}`;
+  }
+
   function renderPager(total, shown) {
-    const first = total === 0 ? 0 : (state.page - 1) * PAGE_SIZE + 1;
+    const first = (state.page - 1) * PAGE_SIZE + 1;
     const last = (state.page - 1) * PAGE_SIZE + shown;
     const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
+    const range = shown ? `${first}–${last} of ${total}` : `${total} task${total === 1 ? "" : "s"}`;
     const go = (page) => () => {
       state.page = page;
       syncHash();
@@ -187,15 +231,15 @@ export function renderTaskList(view, { query }) {
     };
     replaceChildren(
       pager,
-      h("span", { class: "muted", text: `${first}–${last} of ${total}` }),
+      h("span", { class: "muted", text: range }),
       h("button", {
         class: "btn ghost small",
         type: "button",
         text: "‹ Previous",
         disabled: state.page <= 1,
-        onClick: go(state.page - 1),
+        onClick: go(Math.min(state.page - 1, pages)),
       }),
-      h("span", { class: "muted", text: `page ${state.page} / ${pages}` }),
+      h("span", { class: "muted", text: state.page <= pages ? `page ${state.page} / ${pages}` : `${pages} page${pages === 1 ? "" : "s"}` }),
       h("button", {
         class: "btn ghost small",
         type: "button",

@@ -1,8 +1,9 @@
 // The new-task form: source, tables (picked or pasted), business context, options, mode.
 import { ApiError, get, request } from "../api.js";
 import { h, replaceChildren } from "../dom.js";
-import { STEPS, toast } from "../ui.js";
-import { activeTaskId, fieldErrors, fieldName } from "./form_errors.js";
+import { confirmDialog, STEPS, toast } from "../ui.js";
+import { activeTaskId, formErrors, sentence } from "./form_errors.js";
+import { prefillFromTask } from "./clone.js";
 import { describe, errorAlert } from "./list.js";
 import { tablePicker } from "./table_picker.js";
 
@@ -12,7 +13,17 @@ const OPTIONS = [
   ["modify_original_file", true, "Write repairs into the pair file", "keeps a .backup copy"],
   ["enable_training_data_load", true, "Load training data", "step 4: vectors into pgvector"],
   ["backup_vector_tables", false, "Back up vector tables first", "CSV export before loading"],
-  ["truncate_vector_tables", false, "Empty vector tables first", "removes existing vectors"],
+];
+// Options that destroy data: apart, in a danger zone, and confirmed before the task is created.
+const DANGER = [
+  ["truncate_vector_tables", false, "Empty the vector tables first",
+    "removes every existing training vector of every task before step 4 loads this one's"],
+];
+
+// The order of the fields on the page: focus goes to the first one with an error.
+const FIELD_ORDER = [
+  "task_name", "db_connection", "table_list", "business_context", "execution_mode",
+  "single_step", "theme_count", "questions_per_theme", "sample_rows", "validation_level",
 ];
 
 const ADVANCED = [
@@ -26,21 +37,27 @@ function newKey() {
   return `k-${Date.now()}-${Math.random().toString(36).slice(2)}`;
 }
 
-export function renderNewTask(view) {
+export function renderNewTask(view, { query } = {}) {
   let alive = true;
   let idempotencyKey = newKey();
   const errorSlots = {};
+  const controls = {}; // field -> the control that gets aria-invalid and the focus
   const slot = (name) => (errorSlots[name] = h("div", { class: "field-error", id: `err-${name}` }));
 
-  const field = (name, label, control, hint) =>
-    h(
+  // A labelled control; its hint and its error message are tied to it (aria-describedby).
+  const field = (name, label, control, hint) => {
+    controls[name] = control;
+    const ids = [hint ? `hint-${name}` : "", `err-${name}`].filter(Boolean).join(" ");
+    control.setAttribute("aria-describedby", ids);
+    return h(
       "div",
       { class: "field", dataset: { field: name } },
       h("label", { for: control.id, text: label }),
       control,
-      hint ? h("div", { class: "hint", text: hint }) : null,
+      hint ? h("div", { class: "hint", id: `hint-${name}`, text: hint }) : null,
       slot(name),
     );
+  };
 
   const taskName = h("input", {
     id: "task_name",
@@ -58,23 +75,25 @@ export function renderNewTask(view) {
       "What the database is about, in the language the questions should use — e.g. " +
       "高速公路服务区管理系统：服务区、档口、每日营收与车流量",
   });
-  const picker = tablePicker({ onError: (msg) => showFieldError("table_list", msg) });
+  const picker = tablePicker({
+    onError: (msg) => showFieldError("table_list", `Table list: ${msg}`),
+    labelledBy: "label-table_list",
+    describedBy: "err-table_list",
+  });
 
   const optionBoxes = {};
-  const optionList = h(
-    "div",
-    { class: "options-grid" },
-    OPTIONS.map(([name, checked, label, hint]) => {
-      const box = h("input", { type: "checkbox", id: `opt-${name}`, name, checked });
-      optionBoxes[name] = box;
-      return h(
-        "label",
-        { class: "option", for: box.id },
-        box,
-        h("span", {}, h("strong", { text: label }), h("small", { text: hint })),
-      );
-    }),
-  );
+  const optionBox = ([name, checked, label, hint]) => {
+    const box = h("input", { type: "checkbox", id: `opt-${name}`, name, checked });
+    optionBoxes[name] = box;
+    return h(
+      "label",
+      { class: "option", for: box.id },
+      box,
+      h("span", {}, h("strong", { text: label }), h("small", { text: hint })),
+    );
+  };
+  const optionList = h("div", { class: "options-grid" }, OPTIONS.map(optionBox));
+  const dangerList = h("div", { class: "options-grid" }, DANGER.map(optionBox));
   const syncOptions = () => {
     const on = optionBoxes.enable_sql_validation.checked;
     for (const dep of ["enable_llm_repair", "modify_original_file"]) {
@@ -97,11 +116,21 @@ export function renderNewTask(view) {
     id: "mode-single",
     value: "single",
   });
+  // A new task has no outputs yet: only step 1 can run on its own (the others are listed,
+  // disabled, so the choice is explained rather than hidden).
   const stepSelect = h(
     "select",
-    { id: "single_step", name: "single_step", disabled: true, "aria-label": "Step" },
-    STEPS.map((s) => h("option", { value: String(s.n), text: `${s.n} · ${s.label}` })),
+    { id: "single_step", name: "single_step", disabled: true, "aria-label": "Step to run" },
+    STEPS.map((s) =>
+      h("option", {
+        value: String(s.n),
+        disabled: s.n > 1,
+        text: s.n > 1 ? `${s.n} · ${s.label} (needs earlier steps' outputs)` : `${s.n} · ${s.label}`,
+      }),
+    ),
   );
+  controls.execution_mode = modeComplete;
+  controls.single_step = stepSelect;
   const syncMode = () => {
     stepSelect.disabled = !modeSingle.checked;
   };
@@ -163,7 +192,7 @@ export function renderNewTask(view) {
         field("db_connection", "Business database", source, "Named sources configured on the server"),
       ),
       h("div", { class: "field", dataset: { field: "table_list" } },
-        h("label", { text: "Tables" }), picker.element, slot("table_list")),
+        h("span", { class: "label", id: "label-table_list", text: "Tables" }), picker.element, slot("table_list")),
       field("business_context", "Business context", context),
     ),
     h(
@@ -171,20 +200,27 @@ export function renderNewTask(view) {
       { class: "card form-section" },
       h("h2", { text: "Run" }),
       h(
-        "div",
-        { class: "field", dataset: { field: "execution_mode" } },
-        h("span", { class: "label", text: "Mode" }),
+        "fieldset",
+        { class: "field", dataset: { field: "execution_mode" }, "aria-describedby": "err-execution_mode err-single_step" },
+        h("legend", { class: "label", text: "Mode" }),
         h(
           "div",
           { class: "mode-row" },
-          h("label", { class: "radio" }, modeComplete, " Complete workflow (steps 1 → 4)"),
-          h("label", { class: "radio" }, modeSingle, " Single step", stepSelect),
+          h("label", { class: "radio", for: "mode-complete" }, modeComplete, " Complete workflow (steps 1 → 4)"),
+          h("span", { class: "radio" },
+            h("label", { class: "radio", for: "mode-single" }, modeSingle, " Single step"), stepSelect),
         ),
         slot("execution_mode"),
         slot("single_step"),
       ),
-      h("div", { class: "field" }, h("span", { class: "label", text: "Options" }), optionList),
+      h("fieldset", { class: "field" }, h("legend", { class: "label", text: "Options" }), optionList),
       advanced,
+      h(
+        "fieldset",
+        { class: "field danger-zone", id: "danger-zone" },
+        h("legend", { class: "label", text: "Danger zone" }),
+        dangerList,
+      ),
     ),
     h(
       "div",
@@ -201,19 +237,91 @@ export function renderNewTask(view) {
   );
 
   function clearErrors() {
-    for (const el of Object.values(errorSlots)) el.textContent = "";
+    for (const el of Object.values(errorSlots)) replaceChildren(el);
     for (const el of form.querySelectorAll(".has-error")) el.classList.remove("has-error");
+    for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+    picker.setInvalid(false);
     replaceChildren(formAlert);
   }
 
-  function showFieldError(name, msg) {
+  /** One message under its field; the field's control is marked invalid. */
+  function showFieldError(name, text) {
     const target = errorSlots[name];
     if (!target) return false;
-    target.textContent = target.textContent ? `${target.textContent}; ${msg}` : msg;
+    if ([...target.children].some((c) => c.textContent === text)) return true;
+    target.append(h("div", { text }));
     const wrap = target.closest(".field");
     if (wrap) wrap.classList.add("has-error");
     if (wrap && wrap.closest("details")) wrap.closest("details").open = true;
+    if (name === "table_list") picker.setInvalid(true);
+    else if (controls[name]) controls[name].setAttribute("aria-invalid", "true");
     return true;
+  }
+
+  function focusField(name) {
+    if (name === "table_list") picker.focus();
+    else if (controls[name]) controls[name].focus();
+  }
+
+  /**
+   * Every problem at once: each next to its field, all of them in a summary at the top whose
+   * entries lead to the fields; focus moves to the first field with an error (or the summary).
+   */
+  function showErrors(problems, headline, detail) {
+    const seen = new Set();
+    const unique = problems.filter((p) => !seen.has(p.text) && seen.add(p.text));
+    const placed = unique.filter((p) => showFieldError(p.field, p.text));
+    const unplaced = unique.filter((p) => !placed.includes(p));
+    placed.sort((a, b) => FIELD_ORDER.indexOf(a.field) - FIELD_ORDER.indexOf(b.field));
+    const count = unique.length;
+    const summary = h(
+      "div",
+      { class: "alert alert-error", id: "error-summary", tabindex: "-1" },
+      h("strong", { text: headline }),
+      detail ? h("span", { text: ` ${detail}` }) : null,
+      count
+        ? h(
+            "ul",
+            {},
+            [...placed, ...unplaced].map((p) =>
+              h(
+                "li",
+                {},
+                p.field
+                  ? h("button", {
+                      type: "button",
+                      class: "linkish",
+                      text: p.text,
+                      onClick: () => focusField(p.field),
+                    })
+                  : p.text,
+              ),
+            ),
+          )
+        : null,
+    );
+    replaceChildren(formAlert, summary);
+    if (placed.length) focusField(placed[0].field);
+    else summary.focus();
+  }
+
+  /** What the browser can tell before asking the server (the server checks the same again). */
+  function clientErrors() {
+    const out = [];
+    const add = (name, text) => out.push({ field: name, text: sentence(name, text) });
+    if (!source.value) add("db_connection", "choose a database");
+    if (!picker.value().some((l) => l.replace(/#.*/, "").trim())) add("table_list", "add at least one table");
+    if (!context.value.trim()) add("business_context", "required — describe what the database is about");
+    for (const [name, , , min, max] of ADVANCED) {
+      const raw = advancedInputs[name].value.trim();
+      const bad = advancedInputs[name].validity && advancedInputs[name].validity.badInput;
+      if (raw === "" && !bad) continue;
+      const n = Number(raw);
+      if (bad || !Number.isInteger(n)) add(name, "must be a whole number");
+      else if (n < min) add(name, `must be ${min} or more`);
+      else if (n > max) add(name, `must be ${max} or less`);
+    }
+    return out;
   }
 
   async function loadSources() {
@@ -237,18 +345,18 @@ export function renderNewTask(view) {
       );
       if (!names.length) {
         source.append(h("option", { value: "", text: "no source configured" }));
-        showFieldError("db_connection", "The server has no named source (DATA_SOURCES).");
+        showFieldError("db_connection", sentence("db_connection", "the server has no named source (DATA_SOURCES)"));
         return;
       }
       picker.load(names[0]);
     } catch (err) {
       if (!alive) return;
-      showFieldError("db_connection", `Could not load sources: ${describe(err)}`);
+      showFieldError("db_connection", sentence("db_connection", `could not load the sources: ${describe(err)}`));
       replaceChildren(formAlert, errorAlert("Could not load the sources", err, loadSources));
     }
   }
   source.addEventListener("change", () => {
-    errorSlots.table_list.textContent = "";
+    replaceChildren(errorSlots.table_list);
     if (source.value) picker.load(source.value.replace(/^source:/, ""));
   });
 
@@ -275,10 +383,22 @@ export function renderNewTask(view) {
 
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    if (optionBoxes.truncate_vector_tables.checked) {
+      const ok = await confirmDialog(
+        "Empty the vector tables?",
+        "Step 4 will first remove every training vector in the store, of every task, then load " +
+          "this task's pairs. This cannot be undone.",
+        { confirmLabel: "Empty them and create", danger: true },
+      );
+      if (!ok) return;
+    }
     clearErrors();
+    const local = clientErrors();
     submit.disabled = true;
     submit.textContent = "Creating…";
     try {
+      // Sent even when the browser found problems: the server's answer lists all of its own
+      // (a pasted line it cannot read, a table the source lacks) in the same go.
       const envelope = await request("POST", "/tasks", {
         body: body(),
         headers: { "Idempotency-Key": idempotencyKey },
@@ -289,56 +409,50 @@ export function renderNewTask(view) {
       window.location.hash = `#/tasks/${encodeURIComponent(id)}`;
     } catch (err) {
       idempotencyKey = newKey();
-      if (alive) showSubmitError(err);
+      if (alive) await showSubmitError(err, local);
     } finally {
       submit.disabled = false;
       submit.textContent = "Create and start";
     }
   });
 
-  async function showSubmitError(err) {
+  async function showSubmitError(err, local) {
     if (err instanceof ApiError && err.status === 409) {
       const activeId = await activeTaskId(err.details);
-      replaceChildren(
-        formAlert,
-        h(
-          "div",
-          { class: "alert alert-warn", id: "conflict-alert" },
-          h("strong", { text: "A task is already running. " }),
-          h("span", { text: err.message }),
-          activeId
-            ? h("a", {
-                class: "btn small",
-                href: `#/tasks/${encodeURIComponent(activeId)}`,
-                text: `Open ${activeId}`,
-              })
-            : null,
-        ),
+      const alert = h(
+        "div",
+        { class: "alert alert-warn", id: "conflict-alert", tabindex: "-1" },
+        h("strong", { text: "A task is already running. " }),
+        h("span", { text: err.message }),
+        activeId
+          ? h("a", {
+              class: "btn small",
+              href: `#/tasks/${encodeURIComponent(activeId)}`,
+              text: `Open ${activeId}`,
+            })
+          : null,
       );
-      formAlert.scrollIntoView({ block: "nearest" });
+      replaceChildren(formAlert, alert);
+      alert.focus(); // scrolls it into view below the sticky header (scroll-padding-top)
       return;
     }
-    const unplaced = [];
-    if (err instanceof ApiError) {
-      for (const [path, msg] of fieldErrors(err.details)) {
-        if (!showFieldError(fieldName(path), msg)) unplaced.push(path ? `${path}: ${msg}` : msg);
-      }
-    }
-    replaceChildren(
-      formAlert,
-      h(
-        "div",
-        { class: "alert alert-error" },
-        h("strong", { text: "The task was not created. " }),
-        h("span", { text: describe(err) }),
-        unplaced.length ? h("ul", {}, unplaced.map((m) => h("li", { text: m }))) : null,
-      ),
-    );
-    const first = form.querySelector(".has-error");
-    (first || formAlert).scrollIntoView({ block: "center" });
+    const server = err instanceof ApiError && err.status === 400 ? formErrors(err.details) : [];
+    const problems = [...local, ...server];
+    const n = new Set(problems.map((p) => p.text)).size;
+    const detail =
+      err instanceof ApiError && err.status === 400
+        ? n === 1 ? "Fix this problem:" : `Fix these ${n} problems:`
+        : `${describe(err)}${problems.length ? " — and fix these problems:" : ""}`;
+    showErrors(problems, "The task was not created.", detail);
   }
 
-  loadSources();
+  const sourcesLoaded = loadSources();
+  const cloneOf = query && query.get("from"); // "Clone task": prefilled from that task
+  if (cloneOf) {
+    const note = h("div", { id: "clone-note", role: "status" });
+    form.before(note);
+    prefillFromTask(cloneOf, form, sourcesLoaded, note);
+  }
   return () => {
     alive = false;
   };

@@ -21,7 +21,11 @@ function rowEstimate(t) {
   return `~${Number(v).toLocaleString("en-US")} rows`;
 }
 
-export function tablePicker({ onError }) {
+/**
+ * `labelledBy`: the id of the field's label (names the list and the tabs); `describedBy`: ids
+ * of the hint and the error message, read with the list and the paste area.
+ */
+export function tablePicker({ onError, labelledBy, describedBy }) {
   let mode = "pick";
   let tables = [];
   const selected = new Set();
@@ -34,19 +38,39 @@ export function tablePicker({ onError }) {
   });
   const selectAll = h("input", { type: "checkbox", id: "table-select-all" });
   const count = h("span", { class: "muted", id: "table-count" });
-  const list = h("div", { class: "table-list", id: "table-list", role: "group" });
+  const list = h("div", {
+    class: "table-list",
+    id: "table-list",
+    role: "group",
+    tabindex: "-1",
+    "aria-labelledby": labelledBy,
+    "aria-describedby": describedBy,
+  });
   const paste = h("textarea", {
     id: "table-paste",
+    name: "table_list",
     rows: "7",
     spellcheck: "false",
     class: "mono",
+    "aria-describedby": describedBy,
     placeholder: "# one table per line, or comma separated\nservice_area\nstall, daily_revenue\nreporting.monthly_summary",
   });
-  const pickTab = h("button", { type: "button", class: "tab active", id: "tab-pick", text: "Pick from source" });
-  const pasteTab = h("button", { type: "button", class: "tab", id: "tab-paste", text: "Paste a list" });
+  const tab = (id, text, pane, selected) =>
+    h("button", {
+      type: "button",
+      class: `tab${selected ? " active" : ""}`,
+      id,
+      role: "tab",
+      "aria-selected": selected ? "true" : "false",
+      "aria-controls": pane,
+      tabindex: selected ? "0" : "-1",
+      text,
+    });
+  const pickTab = tab("tab-pick", "Pick from source", "pane-pick", true);
+  const pasteTab = tab("tab-paste", "Paste a list", "pane-paste", false);
   const pickPane = h(
     "div",
-    { class: "pane" },
+    { class: "pane", id: "pane-pick", role: "tabpanel", "aria-labelledby": "tab-pick" },
     h(
       "div",
       { class: "picker-toolbar" },
@@ -56,7 +80,16 @@ export function tablePicker({ onError }) {
     ),
     list,
   );
-  const pastePane = h("div", { class: "pane hidden" }, paste);
+  const pastePane = h(
+    "div",
+    { class: "pane hidden", id: "pane-paste", role: "tabpanel", "aria-labelledby": "tab-paste" },
+    h("label", {
+      class: "paste-label",
+      for: "table-paste",
+      text: "Table names: one per line or comma separated, schema.table outside public, # starts a comment",
+    }),
+    paste,
+  );
 
   const visible = () => {
     const q = search.value.trim().toLowerCase();
@@ -116,13 +149,26 @@ export function tablePicker({ onError }) {
 
   function setMode(next) {
     mode = next;
-    pickTab.classList.toggle("active", mode === "pick");
-    pasteTab.classList.toggle("active", mode === "paste");
+    for (const [t, on] of [[pickTab, mode === "pick"], [pasteTab, mode === "paste"]]) {
+      t.classList.toggle("active", on);
+      t.setAttribute("aria-selected", on ? "true" : "false");
+      t.tabIndex = on ? 0 : -1;
+    }
     pickPane.classList.toggle("hidden", mode !== "pick");
     pastePane.classList.toggle("hidden", mode !== "paste");
   }
   pickTab.addEventListener("click", () => setMode("pick"));
   pasteTab.addEventListener("click", () => setMode("paste"));
+  // Tabs as the ARIA pattern has them: arrow keys move between them.
+  for (const t of [pickTab, pasteTab]) {
+    t.addEventListener("keydown", (ev) => {
+      if (!["ArrowLeft", "ArrowRight", "Home", "End"].includes(ev.key)) return;
+      ev.preventDefault();
+      const next = mode === "pick" ? pasteTab : pickTab;
+      setMode(next === pickTab ? "pick" : "paste");
+      next.focus();
+    });
+  }
 
   async function load(sourceName) {
     tables = [];
@@ -155,9 +201,24 @@ export function tablePicker({ onError }) {
   const element = h(
     "div",
     { class: "picker" },
-    h("div", { class: "tabs", role: "tablist" }, pickTab, pasteTab),
+    h("div", { class: "tabs", role: "tablist", "aria-labelledby": labelledBy }, pickTab, pasteTab),
     pickPane,
     pastePane,
   );
-  return { element, load, value };
+
+  /** Mark the shown control invalid (or not); aria-invalid is what screen readers announce. */
+  function setInvalid(on) {
+    for (const el of [list, paste]) {
+      if (on) el.setAttribute("aria-invalid", "true");
+      else el.removeAttribute("aria-invalid");
+    }
+  }
+
+  /** Focus where the table list is edited: the paste area, or the first table's box. */
+  function focus() {
+    if (mode === "paste") paste.focus();
+    else (list.querySelector("input") || list).focus();
+  }
+
+  return { element, load, value, setInvalid, focus, mode: () => mode };
 }
