@@ -49,6 +49,7 @@ def cluster(pg_admin_dsn, template_db, demo_dsn, tmp_path_factory):
         "CANCEL_GRACE_SECONDS": "2",
         "LLM_BASE_URL": None,
         "EMBEDDING_BASE_URL": None,
+        "EMBEDDING_PROVIDER": "hashing",  # the queue is under test, not the model
         "LOG_LEVEL": "INFO",
     }
     api = ServiceProcess(

@@ -53,6 +53,10 @@ def service_env(pipeline_dsn: str, demo_dsn: str, data_root: Path, **extra: str)
         "CANCEL_GRACE_SECONDS": "2",
         "LLM_BASE_URL": None,
         "EMBEDDING_BASE_URL": None,
+        # The console is under test, not the model: the hashing embedder loads a demo task in
+        # 0.1 s instead of ~20 s. The default (local-e5) runs end to end in the CLI and API
+        # acceptance tests and in test_semantic_retrieval.
+        "EMBEDDING_PROVIDER": "hashing",
     }
     env.update(extra)
     return env
