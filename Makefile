@@ -32,7 +32,7 @@ test: setup-dev                    ## the whole test suite, against a real Postg
 	$(PY) -m pytest -q
 
 test-fast: setup-test              ## the inner loop (< 1 min): unit and quick integration tests
-	$(PY) -m pytest -q -m "not slow" tests/unit tests/integration
+	$(PY) -m pytest -q -n 2 -m "not slow" tests/unit tests/integration
 
 lint: setup-test
 	$(VENV)/bin/ruff check .

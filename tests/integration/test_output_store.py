@@ -94,7 +94,8 @@ def _objects(endpoint: str, bucket: str) -> list[str]:
     return sorted(o["Key"] for o in answer.get("Contents") or [])
 
 
-@pytest.fixture(params=["database", "s3"])
+# Both backends in `make test`; the S3 one (moto server) is left out of the inner loop.
+@pytest.fixture(params=["database", pytest.param("s3", marks=pytest.mark.slow)])
 def backend(request) -> dict:
     """The settings of one backend: ``{}`` (the database) or an S3 URL on a new bucket."""
     if request.param == "database":

@@ -254,7 +254,8 @@ def test_demo_source_with_the_builtin_provider(tmp_path, demo_dsn, demo_tables, 
     assert all(name in detail for name in summary["theme_names"])
 
 
-@pytest.mark.parametrize("lang", [pytest.param("zh", marks=pytest.mark.slow), "en"])
+@pytest.mark.slow  # both languages run in `make test`; the demo test covers the inner loop
+@pytest.mark.parametrize("lang", ["zh", "en"])
 def test_unseen_schema_with_the_builtin_provider(tmp_path, tricky_dsn, lang):
     context = "电商订单、客户与员工数据" if lang == "zh" else "Online shop orders, customers, staff"
     task = tmp_path / "task"
@@ -266,6 +267,7 @@ def test_unseen_schema_with_the_builtin_provider(tmp_path, tricky_dsn, lang):
         assert quoted in sqls
 
 
+@pytest.mark.slow
 def test_metadata_sql_runs_in_an_empty_database(tmp_path, pg_admin_dsn, demo_dsn, demo_tables):
     run_step1(tmp_path / "task", demo_dsn, demo_tables, ZH)
     summary = step2.run(make_ctx(tmp_path / "task", demo_dsn, demo_tables, ZH, BuiltinLLM()))
