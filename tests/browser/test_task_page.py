@@ -69,7 +69,9 @@ def test_runs_warnings_parameters_clone_and_viewer(service, page):
     expect(load).to_have_attribute("data-status", "pending")
     expect(load.locator(".step-duration")).to_have_text("—")
     expect(load.locator(".step-stats")).to_have_count(0)
-    expect(page.locator('.step[data-step="sql_validation"] .step-stats')).to_contain_text("1 invalid")
+    expect(page.locator('.step[data-step="sql_validation"] .step-stats')).to_contain_text(
+        "1 invalid"
+    )
 
     # Earlier runs: the list, then run 1 with its four steps and step 4's figures.
     page.click("#runs summary")
@@ -100,7 +102,9 @@ def test_runs_warnings_parameters_clone_and_viewer(service, page):
     big = "服务区 line\n" * 30000  # ~450 KB of UTF-8
     page.route("**/files/download/metadata.txt", lambda route: route.fulfill(
         status=200, body=big.encode(), headers={"Content-Type": "text/plain; charset=utf-8"}))  # fmt: skip
-    page.locator('#files-table tr[data-file="metadata.txt"]').get_by_role("button", name="View").click()
+    page.locator('#files-table tr[data-file="metadata.txt"]').get_by_role(
+        "button", name="View"
+    ).click()
     expect(dialog.locator("#file-view-note")).to_contain_text("Showing the first 200 KiB of")
     shown = dialog.locator("#file-view").text_content()
     assert shown.startswith("服务区 line") and len(shown.encode()) <= 200 * 1024
@@ -167,7 +171,10 @@ def test_outage_banner_then_cancel_and_resume_from_the_stopped_step(service, pag
         expect(page.locator("#task-header")).to_have_class(re.compile("stale"))
         # The banner sits below the sticky bar, not under it.
         top = page.evaluate("document.getElementById('server-banner').getBoundingClientRect().top")
-        assert top >= page.evaluate("document.querySelector('.topbar').getBoundingClientRect().bottom") - 1
+        assert (
+            top
+            >= page.evaluate("document.querySelector('.topbar').getBoundingClientRect().bottom") - 1
+        )
 
         page.unroute("**/api/v0/data_pipeline/**")
         expect(banner).to_be_hidden(timeout=10_000)
@@ -198,7 +205,9 @@ def test_outage_banner_then_cancel_and_resume_from_the_stopped_step(service, pag
         assert [e for e in page.errors.unexpected() if "net::ERR_FAILED" not in e] == []
     finally:
         api(service, "POST", f"/tasks/{task_id}/cancel")
-        wait_for_status(service, task_id, {"cancelled", "completed", "partial_completed", "failed"}, 30)
+        wait_for_status(
+            service, task_id, {"cancelled", "completed", "partial_completed", "failed"}, 30
+        )
 
 
 def test_log_stream_refused_stops_retrying(service, page):
