@@ -161,6 +161,11 @@ def test_outage_banner_then_cancel_and_resume_from_the_stopped_step(service, pag
         page.goto(f"{service.base}/#/tasks/{task_id}")
         expect(page.locator("#task-header .badge").first).to_have_text("running")
         expect(page.locator("#btn-cancel")).to_be_enabled()
+        # The header is redrawn as the run goes on; keyboard focus in it stays where it was.
+        page.locator("#btn-clone").focus()
+        progress = page.locator("#task-progress").text_content()
+        expect(page.locator("#task-progress")).not_to_have_text(progress, timeout=15_000)
+        expect(page.locator("#btn-clone")).to_be_focused()
 
         page.route("**/api/v0/data_pipeline/**", lambda route: route.abort())
         banner = page.locator("#server-banner")

@@ -103,6 +103,8 @@ export function renderTask(view, { params: [taskId] }) {
           : "";
     header.classList.toggle("stale", offline);
     deleteBtn.disabled = offline;
+    // The header is redrawn every few seconds: whatever had focus in it keeps it.
+    const focused = header.contains(document.activeElement) ? document.activeElement.id : null;
     replaceChildren(
       header,
       h("div", { class: "task-title" },
@@ -143,6 +145,11 @@ export function renderTask(view, { params: [taskId] }) {
         : null,
       warningList(warnings, "task-warnings"),
     );
+    const again = focused ? document.getElementById(focused) : null;
+    if (again && header.contains(again)) {
+      if (again.tagName === "H1") again.setAttribute("tabindex", "-1");
+      again.focus({ preventScroll: true });
+    }
   }
 
   function renderTimeline() {
