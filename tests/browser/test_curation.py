@@ -238,6 +238,16 @@ def test_viewer_sees_pairs_and_store_without_write_controls(
         page.goto(f"{svc.base}/#/store")
         expect(page.locator('[data-count="total"] b')).to_have_text("0")
         expect(page.locator("#docs-delete-selected")).to_be_hidden()
+
+        # The task page offers a viewer nothing the API would refuse.
+        page.goto(f"{svc.base}/#/tasks/{task_id}")
+        expect(page.locator("#task-header .badge").first).to_have_text(
+            re.compile("completed|partial")
+        )
+        expect(page.locator("#btn-pairs")).to_be_visible()
+        for button in ("#btn-run-step", "#btn-clone", "#btn-resume", "#btn-cancel"):
+            expect(page.locator(button)).to_have_count(0)
+        expect(page.locator("#danger-zone")).to_be_hidden()
         assert errors.unexpected() == []
     finally:
         svc.stop()

@@ -1,6 +1,6 @@
 // The task page: header, step timeline and run history, parameters, output files, live logs,
 // actions (resume, run, clone, cancel) and a danger zone (delete).
-import { ApiError, del, get, post } from "../api.js";
+import { ApiError, canWrite, del, get, post } from "../api.js";
 import { isOffline, onConnectionChange } from "../connection.js";
 import { fmtBytes, fmtClock, fmtDuration, fmtTime, h, replaceChildren } from "../dom.js";
 import { isActive, modal, progressBar, STEPS, statusBadge, stepLabel, toast } from "../ui.js";
@@ -42,6 +42,7 @@ export function renderTask(view, { params: [taskId] }) {
   let filesKey = "";
   let hasPairs = false; // a *_pair.json among the outputs: the pairs can be reviewed
   let executions = {}; // execution id -> execution (the timeline's key numbers)
+  let writable = true; // a viewer's token: no write controls (the API would answer 403)
 
   const header = h("section", { class: "card task-header", id: "task-header" });
   const actionMsg = h("div", { class: "action-msg", id: "action-msg" });
@@ -76,7 +77,7 @@ export function renderTask(view, { params: [taskId] }) {
       h("h2", { class: "with-note" }, "Parameters",
         h("span", { class: "muted small", text: "as the task runs with them (passwords masked)" })),
       params),
-    h("section", { class: "card danger-card", id: "danger-zone" },
+    h("section", { class: "card danger-card", id: "danger-zone", hidden: true },
       h("h2", { text: "Danger zone" }),
       h("div", { class: "danger-row" },
         h("div", {}, h("strong", { text: "Delete this task" }),
@@ -112,18 +113,18 @@ export function renderTask(view, { params: [taskId] }) {
           h("h1", { text: t.task_name || t.id, id: "task-title" }),
           h("div", { class: "sub mono", text: `${t.id} · ${t.db_name || "?"} · by ${t.created_by || "?"}` })),
         h("div", { class: "actions" },
-          active
+          active && writable
             ? h("button", { class: "btn warn", type: "button", id: "btn-cancel", text: running ? "Cancel run" : "Cancel (queued)", disabled: offline, onClick: cancelRun })
             : null,
-          resumable
+          resumable && writable
             ? h("button", { class: "btn primary", type: "button", id: "btn-resume", disabled: offline,
                 text: `Run from step ${plan.resumeFrom} to the end`, onClick: () => resume(plan.resumeFrom) })
             : null,
           hasPairs
             ? h("a", { class: "btn", id: "btn-pairs", href: `#/tasks/${encodeURIComponent(t.id)}/pairs`, text: "Review pairs" })
             : null,
-          h("button", { class: "btn", type: "button", id: "btn-run-step", text: resumable ? "Other runs…" : "Run…", disabled: active || offline, onClick: runStep }),
-          h("a", { class: "btn", id: "btn-clone", href: `#/new?from=${encodeURIComponent(t.id)}`, text: "Clone task", title: "A new task with these parameters" }))),
+          !writable ? null : h("button", { class: "btn", type: "button", id: "btn-run-step", text: resumable ? "Other runs…" : "Run…", disabled: active || offline, onClick: runStep }),
+          !writable ? null : h("a", { class: "btn", id: "btn-clone", href: `#/new?from=${encodeURIComponent(t.id)}`, text: "Clone task", title: "A new task with these parameters" }))),
       h("div", { class: "status-line" },
         statusBadge(t.status, t.queue_position),
         h("div", { class: "big-progress" }, progressBar(t.progress, offline ? "stale" : t.status)),
@@ -393,6 +394,14 @@ export function renderTask(view, { params: [taskId] }) {
       toast(`Delete failed: ${describe(err)}`, "error");
     }
   }
+
+  canWrite().then((allowed) => {
+    if (!alive) return;
+    writable = allowed;
+    const zone = view.querySelector("#danger-zone");
+    if (zone) zone.hidden = !allowed;
+    if (task) renderHeader();
+  });
 
   refresh().then(() => {
     // Finished tasks: show their logs once (the stream sends everything, then "end"). A task
