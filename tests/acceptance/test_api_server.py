@@ -59,6 +59,9 @@ def server(pg_admin_dsn, template_db, demo_dsn, slow_dsn, tmp_path_factory):
         cancel_grace_seconds=GRACE,
         # A password test sends a connection string, which callers may only when allowed.
         allow_raw_connections="true",
+        # The API and its processes are under test here; the default embedder (local-e5) runs
+        # end to end in test_cli's full run and test_service's least-privilege run.
+        embedding_provider="hashing",
     ).start()
     yield srv
     srv.stop()
