@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from data_pipeline.schema.model import ColumnMeta, ForeignKey, TableMeta
+from data_pipeline.schema.table_list import split_qualified
 
 KINDS = {
     "r": "table",
@@ -154,6 +155,18 @@ def _clean(text: str | None) -> str | None:
         return None
     text = text.strip()
     return text or None
+
+
+def split_listed(names: list[str]) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
+    """``(list name, schema, table)`` of each valid name, and invalid name → why."""
+    listed: list[tuple[str, str, str]] = []
+    errors: dict[str, str] = {}
+    for name in names:
+        try:
+            listed.append((name, *split_qualified(name)))
+        except ValueError as exc:
+            errors[name] = f"invalid table name {name!r}: {exc}"
+    return listed, errors
 
 
 def resolve(listed: list[tuple[str, str, str]], rows: list[dict]) -> tuple[dict, dict, dict]:

@@ -38,6 +38,7 @@ from data_pipeline.ddl_generation.catalog import (
     TableExtras,
     build_table,
     resolve,
+    split_listed,
 )
 from data_pipeline.ddl_generation.table_data import (
     BATCH_MAX_TABLES,
@@ -48,7 +49,6 @@ from data_pipeline.ddl_generation.table_data import (
     plan_batches,
 )
 from data_pipeline.schema.model import SchemaMetadata, TableMeta
-from data_pipeline.schema.table_list import split_qualified
 from data_pipeline.sources.connection import connect_readonly
 
 logger = logging.getLogger(__name__)
@@ -224,13 +224,7 @@ class MetadataReader:
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def _read_catalog(self, conn, tables: list[str]):
-        errors: dict[str, str] = {}
-        listed: list[tuple[str, str, str]] = []
-        for name in tables:
-            try:
-                listed.append((name, *split_qualified(name)))
-            except ValueError as exc:
-                errors[name] = f"invalid table name {name!r}: {exc}"
+        listed, errors = split_listed(tables)
         with conn.cursor(cursor_factory=CountingTupleCursor) as cur:
             server = self._catalog(cur, "server_info")[0]
             if server["version_num"] < MIN_SERVER_VERSION:

@@ -12,8 +12,7 @@ import psycopg2
 
 from core.errors import SourceUnavailable, error_summary
 from core.sql_queries import query
-from data_pipeline.ddl_generation.catalog import resolve
-from data_pipeline.schema.table_list import split_qualified
+from data_pipeline.ddl_generation.catalog import resolve, split_listed
 from data_pipeline.sources.connection import connect_readonly, describe_target
 
 
@@ -24,13 +23,7 @@ def unusable_tables(dsn: str, names: list[str], *, timeout_ms: int = 15_000) -> 
     Raises:
         SourceUnavailable: the source cannot be reached or its catalog read.
     """
-    problems: dict[str, str] = {}
-    listed: list[tuple[str, str, str]] = []
-    for name in names:
-        try:
-            listed.append((name, *split_qualified(name)))
-        except ValueError as exc:
-            problems[name] = f"invalid table name {name!r}: {exc}"
+    listed, problems = split_listed(names)
     if not listed:
         return problems
     try:

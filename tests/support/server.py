@@ -34,6 +34,20 @@ def clean_environment() -> dict[str, str]:
     return env
 
 
+def stop_group(proc: subprocess.Popen | None, sig: int, timeout: float) -> int | None:
+    """Signal a process's own group, SIGKILL it if it does not exit in time; its exit code."""
+    if not proc or proc.poll() is not None:
+        return proc.returncode if proc else None
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait(5)
+
+
 class ServiceProcess:
     """A running ``citu_app.py``.
 
@@ -120,16 +134,7 @@ class ServiceProcess:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
         """Signal the service's own process group (executors run in groups of their own),
         then SIGKILL it if it does not exit in time; return its exit code."""
-        if not self.proc or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, sig)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            return self.proc.wait(5)
+        return stop_group(self.proc, sig, timeout)
 
 
 class WorkerProcess:
@@ -168,13 +173,4 @@ class WorkerProcess:
             return ""
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
-        if not self.proc or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, sig)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            return self.proc.wait(5)
+        return stop_group(self.proc, sig, timeout)
