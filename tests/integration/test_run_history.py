@@ -78,6 +78,12 @@ def test_every_run_is_kept_with_its_executions_and_outcome(app, client, config):
         r = client.get(f"{API}/tasks/{task.id}/runs/{bad}")
         assert r.status_code == status, (bad, r.get_data(as_text=True))
     assert client.get(f"{API}/tasks/task_20990101_000000/runs").status_code == 404
+    for query in ("limit=0", "limit=abc", "limit=99999", "limit=1&limit=2", "nope=1",
+                  "limit=%00"):  # fmt: skip
+        r = client.get(f"{API}/tasks/{task.id}/runs?{query}")
+        assert r.status_code == 400, (query, r.get_data(as_text=True))
+        assert r.json["error"]["details"]["fields"], query
+    assert client.get(f"{API}/tasks/{task.id}/runs/1%00").status_code in (400, 404)
 
 
 def test_cancelled_and_failed_runs_are_kept_and_stale_figures_are_not_current(app, client, config):
